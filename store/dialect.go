@@ -1,0 +1,169 @@
+package store
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/lib/pq"
+	"github.com/lib/pq/pqerror"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// dialect is the SQL flavour of the open database. Per-dialect SQL lives in
+// the migration files and in the few methods below; everything else is
+// shared.
+type dialect int
+
+const (
+	sqliteDialect dialect = iota + 1
+	postgresDialect
+)
+
+func (d dialect) String() string {
+	switch d {
+	case sqliteDialect:
+		return DriverSQLite
+	case postgresDialect:
+		return DriverPostgres
+	}
+	return "unknown"
+}
+
+// sqliteBusyTimeout is how long a SQLite connection waits for the write lock
+// before giving up with SQLITE_BUSY. It is below DefaultQueryTimeout so the
+// clearer busy error wins.
+const sqliteBusyTimeout = 10 * time.Second
+
+// openSQLite opens the pool for a database file. Every connection gets WAL
+// (readers do not block the writer), foreign keys, a busy timeout, the
+// requested synchronous level, and BEGIN IMMEDIATE for transactions.
+func openSQLite(o Options) (*sql.DB, error) {
+	if o.Schema != "" {
+		return nil, errors.New("the Schema option is for postgres only")
+	}
+	path := o.DSN
+	switch {
+	case path == "" || path == ":memory:" || strings.Contains(path, "mode=memory"):
+		return nil, fmt.Errorf("DSN %q: an in-memory database is not supported (each pooled connection would see its own): give a file path", path)
+	case strings.HasPrefix(path, "file:") || strings.ContainsRune(path, '?'):
+		return nil, fmt.Errorf("DSN %q: give a plain file path; trackerd sets the connection options itself", path)
+	}
+	var sync string
+	switch strings.ToLower(o.SQLiteSynchronous) {
+	case "", "full":
+		sync = "FULL"
+	case "normal":
+		sync = "NORMAL"
+	default:
+		return nil, fmt.Errorf("SQLiteSynchronous %q: want \"full\" or \"normal\"", o.SQLiteSynchronous)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("create the database directory: %w", err)
+	}
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeout.Milliseconds()))
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous("+sync+")")
+	q.Set("_txlock", "immediate")
+	return sql.Open("sqlite", path+"?"+q.Encode())
+}
+
+// postgresConfig turns Options into a lib/pq configuration: the DSN (URL or
+// key=value, with the PG* environment beneath it), sslmode=disable unless
+// something set a mode, an application name for pg_stat_activity, a connect
+// timeout, and the schema as search_path.
+func postgresConfig(o Options) (pq.Config, error) {
+	cfg, err := pq.NewConfig(o.DSN)
+	if err != nil {
+		return pq.Config{}, err
+	}
+	if cfg.SSLMode == "" {
+		cfg.SSLMode = pq.SSLModeDisable
+	}
+	if cfg.ApplicationName == "" {
+		cfg.ApplicationName = "trackerd"
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 10 * time.Second
+	}
+	if o.Schema != "" {
+		rt := make(map[string]string, len(cfg.Runtime)+1)
+		for k, v := range cfg.Runtime {
+			rt[k] = v
+		}
+		rt["search_path"] = pq.QuoteIdentifier(o.Schema)
+		cfg.Runtime = rt
+	}
+	return cfg, nil
+}
+
+func openPostgres(o Options) (*sql.DB, error) {
+	cfg, err := postgresConfig(o)
+	if err != nil {
+		return nil, err
+	}
+	c, err := pq.NewConnectorConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(c), nil
+}
+
+// isUniqueViolation reports whether err is either driver's unique (or
+// primary key) constraint violation.
+func isUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		c := se.Code()
+		return c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return pq.As(err, pqerror.UniqueViolation) != nil
+}
+
+// ftsPrefix bounds how much of a message PostgreSQL indexes: to_tsvector
+// fails on text whose lexemes exceed 1 MB, and a failed index update would
+// refuse the mail. 100,000 characters keep any text well below that.
+// SQLite's FTS5 has no such limit and indexes all of it.
+const ftsPrefix = "100000"
+
+// matchWord returns a condition, on the issues table aliased i, that holds
+// when word (letters and digits only, lower case) occurs as a whole word in
+// the issue's title or in the content of any of its messages.
+func (d dialect) matchWord(a *args, word string) string {
+	if d == sqliteDialect {
+		p := a.add(`"` + word + `"`) // an FTS5 string: the word, never syntax
+		return `i.id IN (SELECT rowid FROM issues_fts WHERE issues_fts MATCH ` + p +
+			` UNION SELECT m.issue_id FROM messages m WHERE m.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ` + p + `))`
+	}
+	p := a.add(word)
+	return `i.id IN (SELECT id FROM issues WHERE to_tsvector('simple', title) @@ plainto_tsquery('simple', ` + p +
+		`) UNION SELECT issue_id FROM messages WHERE to_tsvector('simple', left(content, ` + ftsPrefix + `)) @@ plainto_tsquery('simple', ` + p + `))`
+}
+
+// titleOrder is the ORDER BY expression for titles: case-folded, then by
+// code point on both databases (PostgreSQL would otherwise use the
+// database's locale).
+func (d dialect) titleOrder() string {
+	if d == postgresDialect {
+		return `lower(i.title) COLLATE "C"`
+	}
+	return `lower(i.title)`
+}
+
+// skipLocked is what ClaimOutbox's row selection ends with: PostgreSQL
+// locks the rows it picks and skips rows another claimer holds; SQLite has
+// one writer at a time, so the single UPDATE statement is already exclusive.
+func (d dialect) skipLocked() string {
+	if d == postgresDialect {
+		return " FOR UPDATE SKIP LOCKED"
+	}
+	return ""
+}

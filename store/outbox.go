@@ -1,0 +1,190 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Outbox statuses.
+const (
+	OutboxPending = "pending"
+	OutboxSent    = "sent"
+	OutboxFailed  = "failed"
+)
+
+// Outbox is one mail to send: written in the transaction that caused it,
+// sent after the commit, at least once.
+type Outbox struct {
+	ID int64
+	// Kind is "notify" (a message or change to a nosy member), "reply" (an
+	// error reply to a sender), or another kind the notifier knows.
+	Kind    string
+	IssueID int64 // 0 = none
+	MsgID   int64 // the stored message; 0 = none
+	// Recipient is the envelope recipient.
+	Recipient string
+	// Payload is optional extra data for the notifier (a pre-rendered
+	// mail, the change note, the refused mail for a reply).
+	Payload []byte
+	Status  string
+	// Attempts counts failed delivery attempts (MarkRetry, MarkFailed).
+	Attempts int
+	// NextAttempt is when the row is due; a claimed row's is the end of
+	// its lease.
+	NextAttempt time.Time
+	LastError   string
+	SentAt      time.Time // zero until sent
+	Created     time.Time
+}
+
+const outboxCols = `id, kind, issue_id, msg_id, recipient, status, attempts, next_attempt, last_error, sent_at, created`
+
+func (o *Outbox) dest() []any {
+	return []any{&o.ID, &o.Kind, idCol{&o.IssueID}, idCol{&o.MsgID}, &o.Recipient, &o.Status, &o.Attempts,
+		timeCol{&o.NextAttempt}, &o.LastError, timeCol{&o.SentAt}, timeCol{&o.Created}}
+}
+
+// Enqueue adds o and sets its ID, Created (now), Status ("pending" unless
+// set) and NextAttempt (Created unless set: due at once). Call it in the
+// Tx that made the change, so the mail exists exactly when the change does.
+func (c *conn) Enqueue(ctx context.Context, o *Outbox) error {
+	status := o.Status
+	if status == "" {
+		status = OutboxPending
+	}
+	switch {
+	case o.Kind == "":
+		return fail("enqueue", errors.New("empty kind"))
+	case o.Recipient == "":
+		return fail("enqueue", errors.New("empty recipient"))
+	case status != OutboxPending && status != OutboxSent && status != OutboxFailed:
+		return fail("enqueue", fmt.Errorf("unknown status %q", status))
+	}
+	created := now()
+	next := norm(o.NextAttempt)
+	if next.IsZero() {
+		next = created
+	}
+	var id int64
+	err := c.get(ctx, `INSERT INTO outbox (kind, issue_id, msg_id, recipient, payload, status, attempts, next_attempt, last_error, sent_at, created)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
+		[]any{o.Kind, nullID(o.IssueID), nullID(o.MsgID), o.Recipient, nonNil(o.Payload), status, o.Attempts,
+			c.d.tm(next), o.LastError, c.d.tm(o.SentAt), c.d.tm(created)}, &id)
+	if err != nil {
+		return fail("enqueue", err)
+	}
+	o.ID, o.Status, o.NextAttempt, o.Created, o.SentAt = id, status, next, created, norm(o.SentAt)
+	return nil
+}
+
+// ClaimOutbox takes up to limit pending rows due at now (next_attempt ≤
+// now), oldest due first, and in the same statement pushes their
+// next_attempt to now+lease, so no other worker or trackerd process takes
+// them meanwhile (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite: one writer).
+// The rows come back ordered by id, with Payload.
+//
+// The claimer must then MarkSent, MarkRetry or MarkFailed each row. If it
+// dies first, the row is due again when the lease ends, and is sent again:
+// delivery is at least once, so pick a lease longer than a send takes.
+func (c *conn) ClaimOutbox(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]Outbox, error) {
+	if limit <= 0 || lease <= 0 {
+		return nil, fail("claim outbox", fmt.Errorf("limit %d and lease %v must be positive", limit, lease))
+	}
+	now = norm(now)
+	var out []Outbox
+	err := c.each(ctx, `UPDATE outbox SET next_attempt = $1 WHERE id IN (
+			SELECT id FROM outbox WHERE status = 'pending' AND next_attempt <= $2
+			ORDER BY next_attempt, id LIMIT $3`+c.d.skipLocked()+`)
+		RETURNING `+outboxCols+`, payload`,
+		[]any{c.d.tm(now.Add(lease)), c.d.tm(now), limit}, func(rows *sql.Rows) error {
+			var o Outbox
+			if err := rows.Scan(append(o.dest(), &o.Payload)...); err != nil {
+				return err
+			}
+			if o.Payload == nil {
+				o.Payload = []byte{}
+			}
+			out = append(out, o)
+			return nil
+		})
+	if err != nil {
+		return nil, fail("claim outbox", err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// MarkSent records that row id was delivered at at (zero: now).
+// ErrNotFound if there is no such row.
+func (c *conn) MarkSent(ctx context.Context, id int64, at time.Time) error {
+	if err := c.affected(ctx, `UPDATE outbox SET status = 'sent', sent_at = $1, last_error = '' WHERE id = $2`, c.d.tm(orNow(at)), id); err != nil {
+		return fail(fmt.Sprintf("mark outbox %d sent", id), err)
+	}
+	return nil
+}
+
+// MarkRetry records a failed attempt of row id: attempts+1, the error, and
+// the row pending again, due at next. It also puts a failed row back in
+// the queue. ErrNotFound if there is no such row.
+func (c *conn) MarkRetry(ctx context.Context, id int64, next time.Time, errText string) error {
+	if err := c.affected(ctx, `UPDATE outbox SET status = 'pending', attempts = attempts + 1, next_attempt = $1, last_error = $2 WHERE id = $3`,
+		c.d.tm(orNow(next)), errText, id); err != nil {
+		return fail(fmt.Sprintf("mark outbox %d for retry", id), err)
+	}
+	return nil
+}
+
+// MarkFailed records the last failed attempt of row id: attempts+1, the
+// error, and status "failed"; it is not tried again. ErrNotFound if there
+// is no such row.
+func (c *conn) MarkFailed(ctx context.Context, id int64, errText string) error {
+	if err := c.affected(ctx, `UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $1 WHERE id = $2`, errText, id); err != nil {
+		return fail(fmt.Sprintf("mark outbox %d failed", id), err)
+	}
+	return nil
+}
+
+// OutboxFilter selects rows for ListOutbox.
+type OutboxFilter struct {
+	Status string // "" = any
+	Limit  int    // 0 = no limit
+}
+
+// ListOutbox returns outbox rows, newest first, without Payload.
+func (c *conn) ListOutbox(ctx context.Context, f OutboxFilter) ([]Outbox, error) {
+	var a args
+	where := ""
+	if f.Status != "" {
+		where = ` WHERE status = ` + a.add(f.Status)
+	}
+	var out []Outbox
+	err := c.each(ctx, `SELECT `+outboxCols+` FROM outbox`+where+` ORDER BY id DESC LIMIT `+a.add(limitArg(f.Limit)), a,
+		func(rows *sql.Rows) error {
+			var o Outbox
+			if err := rows.Scan(o.dest()...); err != nil {
+				return err
+			}
+			out = append(out, o)
+			return nil
+		})
+	if err != nil {
+		return nil, fail("list outbox", err)
+	}
+	return out, nil
+}
+
+// Outbox returns row id with its Payload, or ErrNotFound.
+func (c *conn) Outbox(ctx context.Context, id int64) (*Outbox, error) {
+	var o Outbox
+	if err := c.get(ctx, `SELECT `+outboxCols+`, payload FROM outbox WHERE id = $1`, []any{id}, append(o.dest(), &o.Payload)...); err != nil {
+		return nil, fail(fmt.Sprintf("outbox %d", id), err)
+	}
+	if o.Payload == nil {
+		o.Payload = []byte{}
+	}
+	return &o, nil
+}

@@ -1,0 +1,347 @@
+// Package store is trackerd's persistence. It owns every SQL string and
+// every database driver: callers see plain Go values and three sentinel
+// errors, never a driver type.
+//
+// Two backends sit behind one API: SQLite (modernc.org/sqlite, pure Go, the
+// embedded default) and PostgreSQL (github.com/lib/pq) for several trackerd
+// processes sharing one database. Queries are written once with $N
+// placeholders, which both drivers bind by number; SQL differs per dialect
+// only where the databases do (DDL, full-text search, SKIP LOCKED).
+//
+// # Store and Tx
+//
+// Every data method exists on *Store, where it runs on its own (auto-commit,
+// and atomic even when it takes several statements), and on *Tx, where it is
+// part of the caller's transaction. They are written once, on an embedded
+// type, so the two method sets cannot drift apart.
+//
+// A method that fails with [ErrNotFound] or [ErrDuplicate] wrote nothing and
+// leaves a *Tx usable on both drivers: the store checks or uses
+// INSERT … ON CONFLICT DO NOTHING instead of letting a statement fail. Any
+// other error means the Tx must be abandoned (return the error from the Tx
+// or Savepoint function): on PostgreSQL a failed statement aborts the whole
+// transaction, and on SQLite a method that failed half-way may have written
+// part of its rows.
+//
+// # Time
+//
+// Times are stored in UTC with microsecond precision: TIMESTAMPTZ on
+// PostgreSQL, INTEGER Unix microseconds on SQLite (sortable, comparable, no
+// text parsing, no time-zone ambiguity). Every time the store returns is in
+// UTC; every time it is given is truncated to the microsecond and written
+// back into the caller's value, so what a caller holds after a create equals
+// what a later read returns.
+//
+// # Durability
+//
+// A commit that returned nil is on disk: SQLite runs in WAL mode with
+// synchronous=FULL by default, PostgreSQL with its own settings. A commit
+// that returned an error did not happen, except when the connection was lost
+// during COMMIT, when the outcome is unknown; callers treat both as a
+// temporary failure and rely on idempotent ingest (FiledMessage) when the
+// mail comes again.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Sentinel errors. Errors returned by the store wrap them with context;
+// test with errors.Is.
+var (
+	// ErrNotFound: the row asked for does not exist (or a delete or update
+	// matched nothing).
+	ErrNotFound = errors.New("not found")
+	// ErrDuplicate: a unique value (address, username, Message-ID from the
+	// same author, token) is already taken.
+	ErrDuplicate = errors.New("already exists")
+	// ErrSchemaTooNew: the database was migrated by a newer trackerd than
+	// this one; running would risk damaging it.
+	ErrSchemaTooNew = errors.New("database schema is newer than this trackerd")
+)
+
+// Driver names for Options.Driver.
+const (
+	DriverSQLite   = "sqlite"
+	DriverPostgres = "postgres"
+)
+
+// DefaultQueryTimeout bounds each statement when Options.QueryTimeout is 0.
+const DefaultQueryTimeout = 30 * time.Second
+
+// Options says which database to open and how.
+type Options struct {
+	// Driver is "sqlite" or "postgres".
+	Driver string
+	// DSN is, for sqlite, a file path (its parent directory is created with
+	// mode 0750; in-memory databases are refused because each pooled
+	// connection would see its own). For postgres it is a URL or a
+	// key=value string; when it names no sslmode (and PGSSLMODE is unset),
+	// sslmode=disable is used rather than lib/pq's surprising "require".
+	DSN string
+	// MaxOpenConns caps the connection pool; 0 picks a default per driver
+	// (see defaultMaxOpenConns).
+	MaxOpenConns int
+	// QueryTimeout bounds each statement (not a whole Tx); 0 means
+	// DefaultQueryTimeout.
+	QueryTimeout time.Duration
+	// SQLiteSynchronous is SQLite's PRAGMA synchronous: "full" (the default,
+	// "" means full) or "normal". trackerd acknowledges mail after the
+	// commit, so a commit must survive power loss: NORMAL in WAL mode may
+	// lose the last commits. Ignored for postgres.
+	SQLiteSynchronous string
+	// Schema, postgres only, is a schema to create if missing and to use
+	// for every connection (search_path). Tests give each test its own.
+	// "" uses the DSN's search_path (normally public).
+	Schema string
+}
+
+// defaultMaxOpenConns is the pool size when Options.MaxOpenConns is 0.
+//
+// SQLite in WAL mode has one writer at a time and any number of readers;
+// writers queue on the database lock (BEGIN IMMEDIATE plus busy_timeout), so
+// more connections add no write throughput. Four lets the web view and the
+// notifier read while the listener holds the write lock.
+//
+// PostgreSQL: ten covers one process's listener (group commit), pollers,
+// notifier and web requests, and leaves room in the server's default
+// max_connections (100) for several trackerd instances, psql and backups.
+func defaultMaxOpenConns(driver string) int {
+	if driver == DriverSQLite {
+		return 4
+	}
+	return 10
+}
+
+// Store is an open database. It is safe for concurrent use. Its data
+// methods (CreateUser, Issue, Enqueue, …) are shared with Tx; on a Store
+// each runs on its own, atomically.
+type Store struct {
+	conn
+	db      *sql.DB
+	version int
+}
+
+// Open opens the database, checks it answers, and applies every pending
+// migration in one transaction. A database migrated by a newer trackerd
+// gives ErrSchemaTooNew and is left untouched. Any other error is worth
+// retrying later (the database may be starting, or the disk full).
+func Open(ctx context.Context, o Options) (*Store, error) {
+	timeout := o.QueryTimeout
+	if timeout == 0 {
+		timeout = DefaultQueryTimeout
+	}
+	if timeout < 0 {
+		return nil, fmt.Errorf("store: open: negative query timeout %v", o.QueryTimeout)
+	}
+	if o.MaxOpenConns < 0 {
+		return nil, fmt.Errorf("store: open: negative MaxOpenConns %d", o.MaxOpenConns)
+	}
+	var (
+		db  *sql.DB
+		d   dialect
+		err error
+	)
+	switch o.Driver {
+	case DriverSQLite:
+		d = sqliteDialect
+		db, err = openSQLite(o)
+	case DriverPostgres:
+		d = postgresDialect
+		db, err = openPostgres(o)
+	default:
+		return nil, fmt.Errorf("store: open: unknown driver %q (want %q or %q)", o.Driver, DriverSQLite, DriverPostgres)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", o.Driver, err)
+	}
+	n := o.MaxOpenConns
+	if n == 0 {
+		n = defaultMaxOpenConns(o.Driver)
+	}
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
+	if d == postgresDialect {
+		// Give idle server processes back; an idle SQLite connection
+		// costs only its page cache, and keeping it keeps the cache warm.
+		db.SetConnMaxIdleTime(5 * time.Minute)
+	}
+
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	err = db.PingContext(pctx)
+	cancel()
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open %s: ping: %w", o.Driver, err)
+	}
+	version, err := migrate(ctx, db, d, o.Schema)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &Store{
+		conn:    conn{q: db, db: db, d: d, timeout: timeout},
+		db:      db,
+		version: version,
+	}, nil
+}
+
+// Close closes the pool. Transactions still running fail.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("store: close: %w", err)
+	}
+	return nil
+}
+
+// Driver returns "sqlite" or "postgres".
+func (s *Store) Driver() string { return s.d.String() }
+
+// Ping checks that the database answers a query within the query timeout,
+// for /healthz.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.get(ctx, `SELECT 1`, nil, &one); err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	return nil
+}
+
+// Stats is a snapshot for /healthz and /metrics.
+type Stats struct {
+	Driver        string
+	SchemaVersion int
+	Users         int
+	Issues        int
+	Messages      int
+	// Outbox and Inbound count rows by status; a status with no rows is
+	// absent.
+	Outbox  map[string]int
+	Inbound map[string]int
+	// Pool state, from database/sql.
+	OpenConnections int
+	InUse           int
+	Idle            int
+	WaitCount       int64
+	WaitDuration    time.Duration
+}
+
+// Stats counts rows and reports the connection pool.
+func (s *Store) Stats(ctx context.Context) (Stats, error) {
+	st := Stats{Driver: s.Driver(), SchemaVersion: s.version, Outbox: map[string]int{}, Inbound: map[string]int{}}
+	err := s.get(ctx, `SELECT (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM issues), (SELECT COUNT(*) FROM messages)`,
+		nil, &st.Users, &st.Issues, &st.Messages)
+	if err != nil {
+		return Stats{}, fmt.Errorf("store: stats: %w", err)
+	}
+	for table, m := range map[string]map[string]int{"outbox": st.Outbox, "inbound": st.Inbound} {
+		err := s.each(ctx, `SELECT status, COUNT(*) FROM `+table+` GROUP BY status`, nil, func(rows *sql.Rows) error {
+			var status string
+			var n int
+			if err := rows.Scan(&status, &n); err != nil {
+				return err
+			}
+			m[status] = n
+			return nil
+		})
+		if err != nil {
+			return Stats{}, fmt.Errorf("store: stats: %s: %w", table, err)
+		}
+	}
+	ps := s.db.Stats()
+	st.OpenConnections, st.InUse, st.Idle = ps.OpenConnections, ps.InUse, ps.Idle
+	st.WaitCount, st.WaitDuration = ps.WaitCount, ps.WaitDuration
+	return st, nil
+}
+
+// Tx is a database transaction, handed to the function given to Store.Tx.
+// It carries the same data methods as Store. It must be used by one
+// goroutine at a time and not after that function returns; inside it, use
+// the Tx and not the Store (on SQLite a write through the Store would wait
+// for the Tx's own lock until busy_timeout).
+type Tx struct {
+	conn
+	tx    *sql.Tx
+	depth int // nesting of Savepoint calls, for savepoint names
+}
+
+// Tx runs fn in a transaction: it commits if fn returns nil and rolls back
+// otherwise (or if fn panics; the panic goes on). fn's error is returned as
+// it is, so errors.Is works on it. On SQLite the transaction starts with
+// BEGIN IMMEDIATE: it takes the write lock up front (waiting up to
+// busy_timeout for it), so two writers never deadlock upgrading a read lock.
+// ctx bounds the whole transaction; QueryTimeout bounds each statement.
+func (s *Store) Tx(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	sqlTx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	tx := &Tx{conn: conn{q: sqlTx, d: s.d, timeout: s.timeout}, tx: sqlTx}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = sqlTx.Rollback()
+			panic(p)
+		}
+	}()
+	if err := fn(tx); err != nil {
+		if rbErr := sqlTx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
+			return errors.Join(err, fmt.Errorf("store: rollback: %w", rbErr))
+		}
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
+// Savepoint runs fn as a nested unit of the transaction: if fn returns an
+// error (or panics), everything it did is rolled back and the rest of the
+// transaction stays as it was and usable; fn's error is returned as it is.
+// If fn returns nil its work stays, to commit or roll back with the
+// enclosing transaction.
+//
+// This is how the SMTP listener commits several mails at once (group
+// commit): one Tx, one Savepoint per mail, so one bad mail does not undo the
+// others. Savepoints nest.
+func (tx *Tx) Savepoint(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	tx.depth++
+	name := "trackerd_sp" + strconv.Itoa(tx.depth)
+	defer func() { tx.depth-- }()
+	if _, err := tx.exec(ctx, "SAVEPOINT "+name); err != nil {
+		return fmt.Errorf("store: savepoint: %w", err)
+	}
+	// Undo with a context that survives ctx's cancellation: a cancelled
+	// mail must not leave its half in the transaction.
+	undo := func() error {
+		uctx := context.WithoutCancel(ctx)
+		if _, err := tx.exec(uctx, "ROLLBACK TO SAVEPOINT "+name); err != nil {
+			return fmt.Errorf("store: rollback to savepoint: %w", err)
+		}
+		if _, err := tx.exec(uctx, "RELEASE SAVEPOINT "+name); err != nil {
+			return fmt.Errorf("store: release savepoint: %w", err)
+		}
+		return nil
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = undo()
+			panic(p)
+		}
+	}()
+	if err := fn(tx); err != nil {
+		if uErr := undo(); uErr != nil {
+			return errors.Join(err, uErr)
+		}
+		return err
+	}
+	if _, err := tx.exec(ctx, "RELEASE SAVEPOINT "+name); err != nil {
+		return fmt.Errorf("store: release savepoint: %w", err)
+	}
+	return nil
+}
