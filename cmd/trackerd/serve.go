@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/trackerd/trackerd/config"
+)
+
+// component is one long-running part of serve (listener, pollers, notifier,
+// web view). run blocks until ctx is cancelled, then finishes its in-flight
+// work and returns; an error from one stops them all.
+type component struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+func cmdServe(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("serve")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := needArgs(pos, 0, "serve [-config FILE]"); err != nil {
+		return err
+	}
+	cfg, err := a.loadConfig()
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log, a.stderr)
+
+	// Signals are watched from before the store opens, so a SIGTERM during a
+	// slow open is not lost.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	log.Info("store open", "driver", st.Driver(), "dsn", cfg.RedactedDSN())
+
+	// Later issues add the SMTP listener, pollers, notifier and web view here.
+	var comps []component
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(runCtx)
+	for _, c := range comps {
+		g.Go(func() (err error) {
+			defer func() {
+				if r := recover(); r != nil {
+					err = fmt.Errorf("%s: panic: %v", c.name, r)
+				}
+			}()
+			if err := c.run(gctx); err != nil {
+				return fmt.Errorf("%s: %w", c.name, err)
+			}
+			return nil
+		})
+	}
+	done := make(chan error, 1)
+	go func() {
+		<-gctx.Done() // every component stopped by itself, or we cancelled
+		done <- g.Wait()
+	}()
+	log.Info("trackerd ready", "version", version, "components", len(comps))
+
+	select {
+	case err := <-done:
+		// A component failed (ctx was not cancelled by us).
+		return err
+	case sig := <-sigs:
+		grace := time.Duration(cfg.Tracker.ShutdownGrace)
+		log.Info("shutting down: finishing in-flight work", "signal", sig.String(), "grace", grace.String())
+		cancel()
+		timer := time.NewTimer(grace)
+		defer timer.Stop()
+		select {
+		case err := <-done:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				return err
+			}
+			log.Info("stopped")
+			return nil
+		case sig := <-sigs:
+			return &exitError{code: exitFailure, err: fmt.Errorf("second signal (%s): exiting now", sig)}
+		case <-timer.C:
+			return &exitError{code: exitFailure, err: fmt.Errorf("in-flight work did not finish within %s: exiting", grace)}
+		}
+	}
+}
+
+// newLogger builds the one logger of the process from [log].
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
