@@ -1,0 +1,71 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// MarkFiled records that the mail with messageID from authorID was filed,
+// into issueID (0: none) as message msgID (0: the mail filed no message).
+// ErrDuplicate when that pair was filed before: the caller acknowledges the
+// mail without filing it again. Inside a transaction, two concurrent
+// deliveries of one mail race on this row's key and exactly one wins.
+func (c *conn) MarkFiled(ctx context.Context, messageID string, authorID, issueID, msgID int64) error {
+	// ON CONFLICT keeps a PostgreSQL transaction usable after a duplicate.
+	res, err := c.exec(ctx, `INSERT INTO filed (message_id, author_id, issue_id, msg_id, at) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT DO NOTHING`, messageID, authorID, nullID(issueID), nullID(msgID), c.d.tm(now()))
+	if err != nil {
+		return fail("mark filed "+messageID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fail("mark filed "+messageID, err)
+	} else if n == 0 {
+		return fail("mark filed "+messageID, ErrDuplicate)
+	}
+	return nil
+}
+
+// UpdateFiled sets where a mail marked filed went, once that is known.
+func (c *conn) UpdateFiled(ctx context.Context, messageID string, authorID, issueID, msgID int64) error {
+	err := c.affected(ctx, `UPDATE filed SET issue_id = $1, msg_id = $2 WHERE message_id = $3 AND author_id = $4`,
+		nullID(issueID), nullID(msgID), messageID, authorID)
+	if err != nil {
+		return fail("update filed "+messageID, err)
+	}
+	return nil
+}
+
+// Filed returns where the mail with messageID from authorID was filed
+// (issue and message ids, 0 when none), or ErrNotFound.
+func (c *conn) Filed(ctx context.Context, messageID string, authorID int64) (issueID, msgID int64, err error) {
+	err = c.get(ctx, `SELECT issue_id, msg_id FROM filed WHERE message_id = $1 AND author_id = $2`,
+		[]any{messageID, authorID}, idCol{&issueID}, idCol{&msgID})
+	if err != nil {
+		return 0, 0, fail("filed "+messageID, err)
+	}
+	return issueID, msgID, nil
+}
+
+// IssueByTitle returns the most recently active issue whose title equals
+// title case-insensitively and whose created (byActivity false) or
+// activity (true) time is at or after since; ErrNotFound if none. It
+// serves mailgw.subject_content_match.
+func (c *conn) IssueByTitle(ctx context.Context, title string, since time.Time, byActivity bool) (*Issue, error) {
+	col := "i.created"
+	if byActivity {
+		col = "i.activity"
+	}
+	var id int64
+	err := c.get(ctx, `SELECT i.id FROM issues i WHERE lower(i.title) = lower($1) AND `+col+` >= $2 ORDER BY i.activity DESC, i.id DESC LIMIT 1`,
+		[]any{title, c.d.tm(norm(since))}, &id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("store: issue titled %q: %w", title, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fail("issue by title", err)
+	}
+	return c.Issue(ctx, id)
+}
