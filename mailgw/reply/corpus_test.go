@@ -16,22 +16,15 @@ import (
 	"unicode/utf8"
 
 	"github.com/emersion/go-message"
+
+	"github.com/trackerd/trackerd/internal/corpus"
 	_ "github.com/emersion/go-message/charset"
 )
 
-// corpusDir returns the shared fixture corpus (../shared/corpus from the
-// repository root). It is not part of this repository; without it the
-// corpus tests skip, except in CI where they fail.
+// corpusDir returns the shared fixture corpus (see internal/corpus).
 func corpusDir(t testing.TB) string {
 	t.Helper()
-	dir := filepath.Join("..", "..", "..", "shared", "corpus")
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("shared corpus missing (CI=true): %v", err)
-		}
-		t.Skipf("shared corpus not found at %s: %v", dir, err)
-	}
-	return dir
+	return corpus.Dir(t)
 }
 
 func readFile(t testing.TB, path string) string {

@@ -1,0 +1,45 @@
+// Package corpus finds the shared mail fixture corpus (../shared/corpus
+// beside the checkout) for tests. The corpus is test data kept outside the
+// project; it is never copied in.
+package corpus
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// Dir returns the corpus directory: $TRACKERD_CORPUS when set, else
+// ../shared/corpus next to the module root. Without it the test is
+// skipped, or fails when CI=true (CI must run the corpus).
+func Dir(tb testing.TB) string {
+	tb.Helper()
+	dir := os.Getenv("TRACKERD_CORPUS")
+	if dir == "" {
+		dir = filepath.Join(moduleRoot(), "..", "shared", "corpus")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "MANIFEST.tsv")); err != nil {
+		if os.Getenv("CI") == "true" {
+			tb.Fatalf("shared corpus missing (CI=true; set TRACKERD_CORPUS): %v", err)
+		}
+		tb.Skipf("shared corpus missing (set TRACKERD_CORPUS): %v", err)
+	}
+	return dir
+}
+
+// moduleRoot is the nearest directory upward from the working directory
+// that holds go.mod ("." when none).
+func moduleRoot() string {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "."
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			return "."
+		}
+	}
+}
