@@ -16,9 +16,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/emersion/go-message"
+	_ "github.com/emersion/go-message/charset"
 
 	"github.com/trackerd/trackerd/internal/corpus"
-	_ "github.com/emersion/go-message/charset"
 )
 
 // corpusDir returns the shared fixture corpus (see internal/corpus).
