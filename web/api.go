@@ -76,6 +76,47 @@ func NewUser(u *store.User) User {
 	}
 }
 
+// Inbound is one archived incoming mail as `inbound list -json` prints it.
+type Inbound struct {
+	ID        int64     `json:"id"`
+	Received  time.Time `json:"received"`
+	Source    string    `json:"source"`
+	MessageID string    `json:"message_id"`
+	Status    string    `json:"status"` // filed, ignored, rejected, quarantined, failed
+	Reason    string    `json:"reason"`
+	IssueID   *int64    `json:"issue_id"` // null when it reached no issue
+}
+
+// NewInbound converts an archive row to its JSON shape.
+func NewInbound(in *store.Inbound) Inbound {
+	j := Inbound{ID: in.ID, Received: in.Received.UTC(), Source: in.Source, MessageID: in.MessageID, Status: in.Status, Reason: in.Reason}
+	if in.IssueID != 0 {
+		id := in.IssueID
+		j.IssueID = &id
+	}
+	return j
+}
+
+// Outbox is one queued outgoing mail as `outbox list -json` prints it.
+type Outbox struct {
+	ID        int64  `json:"id"`
+	IssueID   *int64 `json:"issue_id"` // null for mail about no issue (an error reply)
+	Recipient string `json:"recipient"`
+	Status    string `json:"status"` // pending, sent, failed
+	Attempts  int    `json:"attempts"`
+	LastError string `json:"last_error"`
+}
+
+// NewOutbox converts an outbox row to its JSON shape.
+func NewOutbox(o *store.Outbox) Outbox {
+	j := Outbox{ID: o.ID, Recipient: o.Recipient, Status: o.Status, Attempts: o.Attempts, LastError: o.LastError}
+	if o.IssueID != 0 {
+		id := o.IssueID
+		j.IssueID = &id
+	}
+	return j
+}
+
 // reader is the part of the store the JSON loaders read from; both
 // *store.Store and *store.Tx satisfy it.
 type reader interface {

@@ -14,17 +14,27 @@ import (
 // skipped, or fails when CI=true (CI must run the corpus).
 func Dir(tb testing.TB) string {
 	tb.Helper()
-	dir := os.Getenv("TRACKERD_CORPUS")
-	if dir == "" {
-		dir = filepath.Join(moduleRoot(), "..", "shared", "corpus")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "MANIFEST.tsv")); err != nil {
+	dir, err := Find()
+	if err != nil {
 		if os.Getenv("CI") == "true" {
 			tb.Fatalf("shared corpus missing (CI=true; set TRACKERD_CORPUS): %v", err)
 		}
 		tb.Skipf("shared corpus missing (set TRACKERD_CORPUS): %v", err)
 	}
 	return dir
+}
+
+// Find returns the corpus directory, or an error when it is not there;
+// for optional uses such as fuzz seeds.
+func Find() (string, error) {
+	dir := os.Getenv("TRACKERD_CORPUS")
+	if dir == "" {
+		dir = filepath.Join(moduleRoot(), "..", "shared", "corpus")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "MANIFEST.tsv")); err != nil {
+		return "", err
+	}
+	return dir, nil
 }
 
 // moduleRoot is the nearest directory upward from the working directory

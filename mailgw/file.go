@@ -1,0 +1,554 @@
+package mailgw
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/trackerd/trackerd/config"
+	"github.com/trackerd/trackerd/mailgw/reply"
+	"github.com/trackerd/trackerd/nosy"
+	"github.com/trackerd/trackerd/store"
+)
+
+// filing is one mail being filed inside its savepoint.
+type filing struct {
+	g         *Gateway
+	tx        *store.Tx
+	m         *Mail
+	p         *parsed
+	inboundID int64
+	now       time.Time
+
+	author   *store.User
+	issue    *store.Issue
+	isNew    bool
+	old      store.Issue // the issue before this mail
+	changes  []change
+	nosyAdd  map[int64]*store.User
+	nosyDrop map[int64]*store.User
+	assignee *store.User // newly set assignee, joins the nosy list
+	// statusSet is true when the mail sets the status itself (even to
+	// its current value), which turns off the reopen rule.
+	statusSet bool
+	queued    bool // outbox rows were written
+}
+
+// change is one property change, for the journal and the notification.
+type change struct {
+	prop, old, new string
+	note           string // "status: unread -> chatting"
+}
+
+// notifyPayload and replyPayload are the outbox payloads the notifier
+// renders (see package notify).
+type notifyPayload struct {
+	AuthorID  int64    `json:"author_id"`
+	NewIssue  bool     `json:"new_issue"`
+	Changes   []string `json:"changes"`
+	MessageID string   `json:"message_id"`
+}
+
+type replyPayload struct {
+	InboundID int64  `json:"inbound_id"`
+	Subject   string `json:"subject"`
+	Problem   string `json:"problem"`
+	InReplyTo string `json:"in_reply_to"`
+}
+
+// file files the mail. A *rejection is the sender's fault and leaves
+// nothing behind (the savepoint is rolled back); any other error is ours.
+func (f *filing) file(ctx context.Context) (Result, error) {
+	cfg := &f.g.cfg.MailGW
+	sub := f.p.sub
+	author, err := f.findAuthor(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	f.author = author
+	if err := f.tx.MarkFiled(ctx, f.p.messageID, author.ID, 0, 0); errors.Is(err, store.ErrDuplicate) {
+		issueID, msgID, err := f.tx.Filed(ctx, f.p.messageID, author.ID)
+		if err != nil {
+			return Result{}, err
+		}
+		return Result{Status: store.InboundIgnored, Reason: "duplicate: this mail was filed before",
+			IssueID: issueID, MsgID: msgID, Duplicate: true}, nil
+	} else if err != nil {
+		return Result{}, err
+	}
+
+	subj, serr := ParseSubject(sub.Subject, cfg.SubjectPrefixParsing, cfg.SubjectSuffixParsing)
+	if serr != nil {
+		return Result{}, rejectf("the subject %q could not be read: %v", sub.Subject, serr)
+	}
+	title := subj.Title
+
+	// Find the issue, first match wins (DESIGN §5).
+	route, err := f.route(ctx, &subj, &title)
+	if err != nil {
+		return Result{}, err
+	}
+	if route.action == actionSubscribe || route.action == actionUnsubscribe {
+		return f.subscription(ctx, route)
+	}
+
+	// The text: commands at the top, then quotes and signature.
+	full := sub.Text
+	var cmds []Command
+	base := full
+	if sub.TextFromHTML && sub.HTML != "" {
+		base = HTMLToText(reply.StripHTML(sub.HTML))
+	}
+	if f.g.cfg.MailGW.BodyCommands {
+		var cerr error
+		cmds, base, cerr = ParseCommands(base)
+		if cerr != nil {
+			return Result{}, rejectf("a command at the top of the message is wrong: %v", cerr)
+		}
+	}
+	content := f.content(base)
+
+	// Property changes: the subject suffix, then the commands.
+	props := subj.Props
+	if len(props) > 0 {
+		if err := f.checkProps(ctx, props); err != nil {
+			if cfg.SubjectSuffixParsing != SubjectLoose {
+				return Result{}, err
+			}
+			props, title = nil, subj.TitleWithSuffix // loose: the suffix is title text
+		}
+	}
+
+	if f.issue == nil {
+		if strings.TrimSpace(title) == "" {
+			return Result{}, rejectf("a new issue needs a subject: write a short title in the Subject line")
+		}
+		f.isNew = true
+		f.issue = &store.Issue{Title: title, Status: f.g.cfg.Schema.DefaultStatus, Priority: f.g.cfg.Schema.DefaultPriority,
+			Created: f.now, Activity: f.now, CreatorID: author.ID, ActorID: author.ID}
+	} else {
+		f.old = *f.issue
+		f.old.Keywords = append([]string(nil), f.issue.Keywords...)
+		if cfg.SubjectUpdatesTitle && title != "" && title != f.issue.Title {
+			f.set("title", f.issue.Title, title)
+			f.issue.Title = title
+		}
+	}
+	for _, pc := range props {
+		if err := f.applyProp(ctx, pc); err != nil {
+			return Result{}, err
+		}
+	}
+	for _, c := range cmds {
+		if err := f.applyCommand(ctx, c); err != nil {
+			return Result{}, err
+		}
+	}
+
+	hasMessage := content != "" || len(sub.Files) > 0
+	schema := &f.g.cfg.Schema
+	if !f.isNew && hasMessage && !f.statusSet &&
+		(f.issue.Status == schema.DefaultStatus || contains(schema.ClosedStatuses, f.issue.Status)) &&
+		f.issue.Status != schema.ReopenStatus {
+		// Roundup's status rule: a message reopens an unread or closed issue.
+		f.set("status", f.issue.Status, schema.ReopenStatus)
+		f.issue.Status = schema.ReopenStatus
+	}
+	if !hasMessage && len(f.changes) == 0 && len(f.nosyAdd) == 0 && len(f.nosyDrop) == 0 {
+		if !f.isNew {
+			return Result{Status: store.InboundIgnored, Reason: "no new text, attachment or change (only quoted text?)", IssueID: f.issue.ID}, nil
+		}
+		hasMessage = true // a new issue with a subject and no body: keep an empty message
+	}
+
+	f.issue.Activity, f.issue.ActorID = f.now, author.ID
+	if f.isNew {
+		if err := f.tx.CreateIssue(ctx, f.issue); err != nil {
+			return Result{}, err
+		}
+		if err := f.createdNote(ctx); err != nil {
+			return Result{}, err
+		}
+	} else if err := f.tx.UpdateIssue(ctx, f.issue); err != nil {
+		return Result{}, err
+	}
+
+	var msg *store.Message
+	if hasMessage {
+		msg = &store.Message{IssueID: f.issue.ID, AuthorID: author.ID, Date: f.now, MessageID: f.p.messageID,
+			InReplyTo: firstBracketed(sub.InReplyTo), References: bracketAll(sub.References),
+			Content: content, FullText: full, Summary: summary(content), InboundID: f.inboundID}
+		if err := f.tx.CreateMessage(ctx, msg); err != nil {
+			return Result{}, err
+		}
+		for _, a := range sub.Files {
+			file := &store.File{MessageID: msg.ID, Name: a.Name, Type: a.Type, Data: a.Data}
+			if err := f.tx.CreateFile(ctx, file); err != nil {
+				return Result{}, err
+			}
+		}
+	}
+	msgID := int64(0)
+	if msg != nil {
+		msgID = msg.ID
+	}
+	f.nosyNote()
+	for _, c := range f.changes {
+		ch := &store.Change{IssueID: f.issue.ID, MessageID: msgID, ActorID: author.ID, At: f.now, Property: c.prop, Old: c.old, New: c.new}
+		if err := f.tx.AddChange(ctx, ch); err != nil {
+			return Result{}, err
+		}
+	}
+	if err := f.updateNosy(ctx); err != nil {
+		return Result{}, err
+	}
+	if err := f.queueNotifications(ctx, msgID); err != nil {
+		return Result{}, err
+	}
+	if err := f.tx.UpdateFiled(ctx, f.p.messageID, author.ID, f.issue.ID, msgID); err != nil {
+		return Result{}, err
+	}
+	return Result{Status: store.InboundFiled, IssueID: f.issue.ID, MsgID: msgID}, nil
+}
+
+// findAuthor finds or creates the author: Resent-From (unless
+// keep_real_from), else From, else the envelope sender.
+func (f *filing) findAuthor(ctx context.Context) (*store.User, error) {
+	sub := f.p.sub
+	addr := sub.From
+	if sub.ResentFrom != nil && sub.ResentFrom.Addr != "" && !f.g.cfg.MailGW.KeepRealFrom {
+		addr = *sub.ResentFrom
+	}
+	if addr.Addr == "" && f.m.EnvelopeFrom != "" {
+		addr = Address{Addr: f.m.EnvelopeFrom}
+	}
+	if !strings.Contains(addr.Addr, "@") {
+		return nil, rejectf("the message has no usable From address")
+	}
+	if f.g.addr.isTracker(addr.Addr) {
+		return nil, rejectf("mail from the tracker's own address %s is not filed", addr.Addr)
+	}
+	u, err := f.user(ctx, addr)
+	if errors.Is(err, errUnknownUser) {
+		return nil, rejectf("%s is not a user of this tracker: ask its administrator to add you (trackerd user add)", addr.Addr)
+	}
+	return u, err
+}
+
+var errUnknownUser = errors.New("unknown user")
+
+// user finds the user with addr, creating one when mailgw.unknown_sender
+// is "create"; errUnknownUser otherwise.
+func (f *filing) user(ctx context.Context, addr Address) (*store.User, error) {
+	u, err := f.tx.UserByAddress(ctx, addr.Addr)
+	if err == nil {
+		return u, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	if f.g.cfg.MailGW.UnknownSender != "create" {
+		return nil, errUnknownUser
+	}
+	local, _, _ := strings.Cut(addr.Addr, "@")
+	username, err := f.tx.FreeUsername(ctx, local)
+	if err != nil {
+		return nil, err
+	}
+	u = &store.User{Username: username, RealName: addr.Name, Address: addr.Addr, Roles: []string{"user"}}
+	if err := f.tx.CreateUser(ctx, u); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// route finds the issue the mail is for (DESIGN §5 "Finding the issue")
+// and leaves it in f.issue (nil: a new issue). title may be replaced by
+// the loose fallback.
+func (f *filing) route(ctx context.Context, subj *Subject, title *string) (subaddress, error) {
+	sub := f.p.sub
+	// 1. Sub-address: the envelope first, then the headers.
+	cands := append([]string(nil), f.m.Recipients...)
+	for _, l := range [][]Address{sub.To, sub.Cc} {
+		for _, a := range l {
+			cands = append(cands, a.Addr)
+		}
+	}
+	cands = append(cands, sub.DeliveredTo...)
+	for _, c := range cands {
+		sa, ok := f.g.addr.parse(c)
+		if !ok || sa.issueID == 0 {
+			continue
+		}
+		is, err := f.tx.Issue(ctx, sa.issueID)
+		if errors.Is(err, store.ErrNotFound) {
+			return sa, rejectf("there is no issue %d (the mail was sent to %s)", sa.issueID, c)
+		}
+		if err != nil {
+			return sa, err
+		}
+		f.issue = is
+		return sa, nil
+	}
+	// 2. The subject's designator.
+	if subj.IssueID != 0 {
+		is, err := f.tx.Issue(ctx, subj.IssueID)
+		switch {
+		case err == nil:
+			f.issue = is
+			return subaddress{}, nil
+		case !errors.Is(err, store.ErrNotFound):
+			return subaddress{}, err
+		case f.g.cfg.MailGW.SubjectPrefixParsing != SubjectLoose:
+			return subaddress{}, rejectf("there is no issue %d (named by %s in the subject); to open a new issue, write [issue] or no designator", subj.IssueID, subj.Designator)
+		}
+		*title = subj.TitleWithDesignator // loose: the designator is title text
+	}
+	if subj.NewIssue {
+		return subaddress{}, nil
+	}
+	// 3. In-Reply-To, then References from the nearest parent back.
+	ids := append([]string(nil), sub.InReplyTo...)
+	for i := len(sub.References) - 1; i >= 0; i-- {
+		ids = append(ids, sub.References[i])
+	}
+	for _, id := range ids {
+		m, err := f.tx.MessageByMessageID(ctx, "<"+id+">")
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return subaddress{}, err
+		}
+		is, err := f.tx.Issue(ctx, m.IssueID)
+		if err != nil {
+			return subaddress{}, err
+		}
+		f.issue = is
+		return subaddress{}, nil
+	}
+	// 4. The title, when subject_content_match allows it.
+	mode, window, err := config.ParseContentMatch(f.g.cfg.MailGW.SubjectContentMatch)
+	if err == nil && mode != "never" && *title != "" {
+		var since time.Time
+		if mode != "always" {
+			since = f.now.Add(-window)
+		}
+		is, err := f.tx.IssueByTitle(ctx, *title, since, mode == "activity")
+		switch {
+		case err == nil:
+			f.issue = is
+		case !errors.Is(err, store.ErrNotFound):
+			return subaddress{}, err
+		}
+	}
+	return subaddress{}, nil
+}
+
+// subscription handles mail to +N-subscribe / +N-unsubscribe: it changes
+// the sender's membership of the nosy list and files nothing else.
+func (f *filing) subscription(ctx context.Context, sa subaddress) (Result, error) {
+	var err error
+	reason := fmt.Sprintf("subscribed to issue %d", sa.issueID)
+	if sa.action == actionSubscribe {
+		_, err = f.tx.AddNosy(ctx, sa.issueID, f.author.ID)
+	} else {
+		reason = fmt.Sprintf("unsubscribed from issue %d", sa.issueID)
+		_, err = f.tx.RemoveNosy(ctx, sa.issueID, f.author.ID)
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	if err := f.tx.UpdateFiled(ctx, f.p.messageID, f.author.ID, sa.issueID, 0); err != nil {
+		return Result{}, err
+	}
+	return Result{Status: store.InboundFiled, Reason: reason, IssueID: sa.issueID}, nil
+}
+
+// content chooses the stored text from the body (commands already
+// removed), by keep_quoted_text and leave_body_unchanged.
+func (f *filing) content(body string) string {
+	cfg := &f.g.cfg.MailGW
+	newIssue := f.issue == nil
+	if applies(cfg.LeaveBodyUnchanged, newIssue) {
+		return strings.TrimSpace(body)
+	}
+	r := reply.Split(body)
+	if applies(cfg.KeepQuotedText, newIssue) {
+		if r.Signature != "" {
+			if i := strings.LastIndex(body, r.Signature); i >= 0 {
+				body = body[:i] + body[i+len(r.Signature):]
+			}
+		}
+		return strings.TrimSpace(body)
+	}
+	return r.Text
+}
+
+// applies reads a Roundup "yes" | "new" | "no" setting.
+func applies(v string, newIssue bool) bool {
+	return v == "yes" || (v == "new" && newIssue)
+}
+
+// queueErrorReply queues one reply to the sender of a rejected mail,
+// never to an automatic or null sender. It reports whether it did.
+func (g *Gateway) queueErrorReply(ctx context.Context, tx *store.Tx, m *Mail, p *parsed, inboundID int64, problem string) (bool, error) {
+	if m.NullSender || p.sub == nil || p.sub.Class != Normal {
+		return false, nil
+	}
+	to := p.sub.From.Addr
+	if p.sub.ResentFrom != nil && p.sub.ResentFrom.Addr != "" && !g.cfg.MailGW.KeepRealFrom {
+		to = p.sub.ResentFrom.Addr
+	}
+	if to == "" {
+		to = m.EnvelopeFrom
+	}
+	if !strings.Contains(to, "@") || g.addr.isTracker(to) {
+		return false, nil
+	}
+	payload, err := json.Marshal(replyPayload{InboundID: inboundID, Subject: p.sub.Subject, Problem: problem, InReplyTo: p.messageID})
+	if err != nil {
+		return false, err
+	}
+	if err := tx.Enqueue(ctx, &store.Outbox{Kind: "reply", Recipient: to, Payload: payload}); err != nil {
+		return false, fmt.Errorf("queue error reply: %w", err)
+	}
+	return true, nil
+}
+
+// updateNosy applies the nosy rules (package nosy) and the explicit nosy
+// changes of this mail.
+func (f *filing) updateNosy(ctx context.Context) error {
+	rules := nosy.Rules{AddAuthor: f.g.cfg.Nosy.AddAuthor, AddRecipients: f.g.cfg.Nosy.AddRecipients, MessagesToAuthor: f.g.cfg.Nosy.MessagesToAuthor}
+	recips, err := f.recipients(ctx)
+	if err != nil {
+		return err
+	}
+	var assignee *nosy.Person
+	if f.assignee != nil {
+		assignee = &nosy.Person{ID: f.assignee.ID, Address: f.assignee.Address}
+	}
+	for _, p := range nosy.Joiners(rules, f.isNew, person(f.author), recips, assignee) {
+		if _, drop := f.nosyDrop[p.ID]; drop {
+			continue
+		}
+		if _, err := f.tx.AddNosy(ctx, f.issue.ID, p.ID); err != nil {
+			return err
+		}
+	}
+	for id := range f.nosyAdd {
+		if _, err := f.tx.AddNosy(ctx, f.issue.ID, id); err != nil {
+			return err
+		}
+	}
+	for id := range f.nosyDrop {
+		if _, err := f.tx.RemoveNosy(ctx, f.issue.ID, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// recipients are the people in To and Cc other than the tracker: known
+// users, and unknown people created as users when unknown_sender allows.
+func (f *filing) recipients(ctx context.Context) ([]nosy.Person, error) {
+	var out []nosy.Person
+	for _, l := range [][]Address{f.p.sub.To, f.p.sub.Cc} {
+		for _, a := range l {
+			if !strings.Contains(a.Addr, "@") || f.g.addr.isTracker(a.Addr) {
+				continue
+			}
+			u, err := f.user(ctx, a)
+			if errors.Is(err, errUnknownUser) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, person(u))
+		}
+	}
+	return out, nil
+}
+
+func person(u *store.User) nosy.Person {
+	return nosy.Person{ID: u.ID, Address: u.Address, Bouncing: u.Bouncing}
+}
+
+// queueNotifications writes one outbox row per recipient of this mail.
+func (f *filing) queueNotifications(ctx context.Context, msgID int64) error {
+	if f.g.opts.Quiet || (msgID == 0 && len(f.changes) == 0) {
+		return nil
+	}
+	members, err := f.tx.Nosy(ctx, f.issue.ID)
+	if err != nil {
+		return err
+	}
+	nosyList := make([]nosy.Person, 0, len(members))
+	for i := range members {
+		nosyList = append(nosyList, person(&members[i]))
+	}
+	got := map[string]bool{}
+	for _, l := range [][]Address{f.p.sub.To, f.p.sub.Cc} {
+		for _, a := range l {
+			got[strings.ToLower(a.Addr)] = true
+		}
+	}
+	rules := nosy.Rules{AddAuthor: f.g.cfg.Nosy.AddAuthor, AddRecipients: f.g.cfg.Nosy.AddRecipients, MessagesToAuthor: f.g.cfg.Nosy.MessagesToAuthor}
+	to := nosy.Recipients(rules, f.isNew, person(f.author), nosyList, got)
+	if len(to) == 0 {
+		return nil
+	}
+	notes := make([]string, 0, len(f.changes))
+	for _, c := range f.changes {
+		notes = append(notes, c.note)
+	}
+	payload, err := json.Marshal(notifyPayload{AuthorID: f.author.ID, NewIssue: f.isNew, Changes: notes, MessageID: f.p.messageID})
+	if err != nil {
+		return err
+	}
+	for _, p := range to {
+		row := &store.Outbox{Kind: "notify", IssueID: f.issue.ID, MsgID: msgID, Recipient: p.Address, Payload: payload}
+		if err := f.tx.Enqueue(ctx, row); err != nil {
+			return fmt.Errorf("queue notification: %w", err)
+		}
+	}
+	f.queued = true
+	return nil
+}
+
+// summary is the first line of the content, at most 80 characters.
+func summary(content string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(content), "\n")
+	if r := []rune(line); len(r) > 80 {
+		line = string(r[:79]) + "…"
+	}
+	return line
+}
+
+func firstBracketed(ids []string) string {
+	if len(ids) == 0 {
+		return ""
+	}
+	return "<" + ids[0] + ">"
+}
+
+func bracketAll(ids []string) []string {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, "<"+id+">")
+	}
+	return out
+}
+
+func contains(l []string, s string) bool {
+	for _, v := range l {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
