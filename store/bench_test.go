@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trackerd/trackerd/internal/storetest"
 	"github.com/trackerd/trackerd/store"
 )
 
@@ -12,9 +13,9 @@ import (
 // with the issue, its message, a nosy entry, a journal entry and an
 // outbox row.
 func BenchmarkTxIssueWithMessage(b *testing.B) {
-	for _, d := range drivers {
+	for _, d := range storetest.Drivers {
 		b.Run(d, func(b *testing.B) {
-			s := openStore(b, testOptions(b, d))
+			s := storetest.Open(b, storetest.Options(b, d))
 			ctx := b.Context()
 			u := &store.User{Address: "bench@example.org"}
 			if err := s.CreateUser(ctx, u); err != nil {
@@ -53,9 +54,9 @@ func BenchmarkTxIssueWithMessage(b *testing.B) {
 // BenchmarkSearch is one full-text query over 1000 issues with a message
 // each.
 func BenchmarkSearch(b *testing.B) {
-	for _, d := range drivers {
+	for _, d := range storetest.Drivers {
 		b.Run(d, func(b *testing.B) {
-			s := openStore(b, testOptions(b, d))
+			s := storetest.Open(b, storetest.Options(b, d))
 			ctx := b.Context()
 			u := &store.User{Address: "bench@example.org"}
 			if err := s.CreateUser(ctx, u); err != nil {

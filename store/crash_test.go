@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trackerd/trackerd/internal/storetest"
 	"github.com/trackerd/trackerd/store"
 )
 
@@ -83,7 +84,7 @@ func TestCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a child process")
 	}
-	forEachDriver(t, func(t *testing.T, o store.Options) {
+	storetest.ForEachDriver(t, func(t *testing.T, o store.Options) {
 		ctx := t.Context()
 		s, err := store.Open(ctx, o)
 		if err != nil {
@@ -134,7 +135,7 @@ func TestCrash(t *testing.T) {
 		}
 		t.Logf("killed the writer after %d reported commits (%v)", len(printed), werr)
 
-		s = openStore(t, o)
+		s = storetest.Open(t, o)
 		if o.Driver == store.DriverSQLite {
 			for q, want := range map[string]string{
 				`PRAGMA integrity_check`:   "ok",

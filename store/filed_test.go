@@ -4,11 +4,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trackerd/trackerd/internal/storetest"
 	"github.com/trackerd/trackerd/store"
 )
 
 func TestFiled(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s *store.Store) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		alice := mustUser(t, s, "alice@example.org")
 		bob := mustUser(t, s, "bob@example.org")
@@ -46,7 +47,7 @@ func TestFiled(t *testing.T) {
 }
 
 func TestIssueByTitle(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s *store.Store) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		alice := mustUser(t, s, "alice@example.org")
 		old := &store.Issue{Title: "Printer on fire", Status: "unread", Priority: "bug", CreatorID: alice.ID,

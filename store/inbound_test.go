@@ -8,11 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trackerd/trackerd/internal/storetest"
 	"github.com/trackerd/trackerd/store"
 )
 
 func TestInbound(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s *store.Store) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		// Every byte value, CRLF and bare CR, NUL, 8-bit text that is not
 		// UTF-8, trailing white space: kept exactly.

@@ -7,11 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trackerd/trackerd/internal/storetest"
 	"github.com/trackerd/trackerd/store"
 )
 
 func TestIssues(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s *store.Store) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		alice := mustUser(t, s, "alice@example.org")
 		bob := mustUser(t, s, "bob@example.org")
@@ -75,7 +76,7 @@ func TestIssues(t *testing.T) {
 }
 
 func TestListIssues(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s *store.Store) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		alice := mustUser(t, s, "alice@example.org")
 		bob := mustUser(t, s, "bob@example.org")
@@ -170,7 +171,7 @@ func TestListIssues(t *testing.T) {
 }
 
 func TestSearch(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s *store.Store) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		u := mustUser(t, s, "alice@example.org")
 		crash := mustIssue(t, s, "Crash on empty subject", u.ID)
@@ -245,7 +246,7 @@ func TestSearch(t *testing.T) {
 }
 
 func TestNosy(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s *store.Store) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		alice := mustUser(t, s, "alice@example.org", "alice@work.example")
 		bob := mustUser(t, s, "bob@example.org")

@@ -9,11 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trackerd/trackerd/internal/storetest"
 	"github.com/trackerd/trackerd/store"
 )
 
 func TestMessages(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s *store.Store) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		alice := mustUser(t, s, "alice@example.org")
 		bob := mustUser(t, s, "bob@example.org")
@@ -101,7 +102,7 @@ func TestMessages(t *testing.T) {
 }
 
 func TestFiles(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s *store.Store) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		u := mustUser(t, s, "alice@example.org")
 		is := mustIssue(t, s, "Files", u.ID)
@@ -145,7 +146,7 @@ func TestFiles(t *testing.T) {
 }
 
 func TestChanges(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s *store.Store) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		u := mustUser(t, s, "alice@example.org")
 		is := mustIssue(t, s, "Journal", u.ID)

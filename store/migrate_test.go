@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/trackerd/trackerd/internal/storetest"
 	"github.com/trackerd/trackerd/store"
 )
 
@@ -19,7 +20,7 @@ func TestMigrationFiles(t *testing.T) {
 	if latest < 1 {
 		t.Fatalf("LatestSchemaVersion() = %d", latest)
 	}
-	for _, d := range drivers {
+	for _, d := range storetest.Drivers {
 		vs, names, err := store.MigrationVersions(d)
 		if err != nil {
 			t.Fatalf("%s migrations: %v", d, err)
@@ -55,7 +56,7 @@ func rawDB(t *testing.T, o store.Options) *sql.DB {
 }
 
 func TestMigrate(t *testing.T) {
-	forEachDriver(t, func(t *testing.T, o store.Options) {
+	storetest.ForEachDriver(t, func(t *testing.T, o store.Options) {
 		ctx := t.Context()
 		latest := store.LatestSchemaVersion()
 
@@ -108,7 +109,7 @@ func TestMigrate(t *testing.T) {
 // TestMigrateConcurrently: several processes starting at once on a fresh
 // database all succeed, and the schema is created once.
 func TestMigrateConcurrently(t *testing.T) {
-	forEachDriver(t, func(t *testing.T, o store.Options) {
+	storetest.ForEachDriver(t, func(t *testing.T, o store.Options) {
 		ctx := t.Context()
 		var wg sync.WaitGroup
 		errs := make([]error, 4)
@@ -125,7 +126,7 @@ func TestMigrateConcurrently(t *testing.T) {
 		if err := errors.Join(errs...); err != nil {
 			t.Fatalf("concurrent Open: %v", err)
 		}
-		s := openStore(t, o)
+		s := storetest.Open(t, o)
 		if vs, err := store.QueryStrings(ctx, s, `SELECT version FROM schema_version`); err != nil || len(vs) != 1 {
 			t.Errorf("schema_version rows = %v, %v; want one", vs, err)
 		}

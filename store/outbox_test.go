@@ -7,11 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trackerd/trackerd/internal/storetest"
 	"github.com/trackerd/trackerd/store"
 )
 
 func TestOutbox(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s *store.Store) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		u := mustUser(t, s, "alice@example.org")
 		is := mustIssue(t, s, "Outbox", u.ID)
@@ -127,10 +128,10 @@ func TestOutbox(t *testing.T) {
 // TestOutboxConcurrentClaim: workers in two Store instances (two trackerd
 // processes) claim at once; every row is claimed exactly once.
 func TestOutboxConcurrentClaim(t *testing.T) {
-	forEachDriver(t, func(t *testing.T, o store.Options) {
+	storetest.ForEachDriver(t, func(t *testing.T, o store.Options) {
 		ctx := t.Context()
-		s1 := openStore(t, o)
-		s2 := openStore(t, o)
+		s1 := storetest.Open(t, o)
+		s2 := storetest.Open(t, o)
 		const rows = 300
 		err := s1.Tx(ctx, func(tx *store.Tx) error {
 			for i := range rows {

@@ -2,120 +2,18 @@ package store_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	_ "github.com/lib/pq" // the "postgres" driver, for dropping test schemas
 
+	"github.com/trackerd/trackerd/internal/storetest"
 	"github.com/trackerd/trackerd/store"
 )
-
-// The conformance suite: every test runs the same scenario as a "sqlite"
-// subtest (a temporary file) and a "postgres" subtest (a fresh schema in
-// the server TRACKERD_TEST_POSTGRES names, as scripts/with-postgres.sh
-// sets it; dropped afterwards). Without that variable the postgres
-// subtests skip, except in CI (CI=true), where they fail.
-
-var drivers = []string{store.DriverSQLite, store.DriverPostgres}
-
-// postgresDSN returns the test server's DSN, or skips (fails in CI).
-func postgresDSN(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv("TRACKERD_TEST_POSTGRES")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("PostgreSQL tests must run in CI: TRACKERD_TEST_POSTGRES is not set")
-		}
-		t.Skip("TRACKERD_TEST_POSTGRES is not set (scripts/with-postgres.sh sets it)")
-	}
-	return dsn
-}
-
-var nonIdent = regexp.MustCompile(`[^a-z0-9]+`)
-
-// testSchema returns a new schema name for t and drops the schema when t
-// ends (after the stores t opened are closed: cleanups run last first).
-func testSchema(t testing.TB, dsn string) string {
-	t.Helper()
-	b := make([]byte, 4)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	base := nonIdent.ReplaceAllString(strings.ToLower(t.Name()), "_")
-	if len(base) > 40 {
-		base = base[len(base)-40:]
-	}
-	name := "t_" + strings.Trim(base, "_") + "_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		db, err := sql.Open("postgres", dsn)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", name, err)
-			return
-		}
-		defer db.Close()
-		if _, err := db.Exec(`DROP SCHEMA IF EXISTS "` + name + `" CASCADE`); err != nil {
-			t.Errorf("drop schema %s: %v", name, err)
-		}
-	})
-	return name
-}
-
-// testOptions returns Options for a fresh, empty database of driver.
-func testOptions(t testing.TB, driver string) store.Options {
-	t.Helper()
-	switch driver {
-	case store.DriverSQLite:
-		return store.Options{Driver: driver, DSN: filepath.Join(t.TempDir(), "data", "trackerd.db")}
-	case store.DriverPostgres:
-		dsn := postgresDSN(t)
-		return store.Options{Driver: driver, DSN: dsn, Schema: testSchema(t, dsn)}
-	}
-	t.Fatalf("unknown driver %q", driver)
-	return store.Options{}
-}
-
-// openStore opens o and closes it when t ends.
-func openStore(t testing.TB, o store.Options) *store.Store {
-	t.Helper()
-	s, err := store.Open(context.Background(), o)
-	if err != nil {
-		t.Fatalf("Open(%s): %v", o.Driver, err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return s
-}
-
-// forEachDriver runs f as a subtest per driver, with Options for a fresh
-// database.
-func forEachDriver(t *testing.T, f func(t *testing.T, o store.Options)) {
-	t.Helper()
-	for _, d := range drivers {
-		t.Run(d, func(t *testing.T) {
-			t.Parallel()
-			f(t, testOptions(t, d))
-		})
-	}
-}
-
-// forEachStore runs f as a subtest per driver, on a fresh store.
-func forEachStore(t *testing.T, f func(t *testing.T, s *store.Store)) {
-	t.Helper()
-	forEachDriver(t, func(t *testing.T, o store.Options) {
-		f(t, openStore(t, o))
-	})
-}
 
 // dataMethods is what the tests need from both *store.Store and *store.Tx.
 type dataMethods interface {
@@ -200,7 +98,7 @@ func TestOpenOptions(t *testing.T) {
 func TestSQLitePragmas(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s := openStore(t, testOptions(t, store.DriverSQLite))
+	s := storetest.Open(t, storetest.Options(t, store.DriverSQLite))
 	for pragma, want := range map[string]string{
 		"journal_mode": "wal",
 		"foreign_keys": "1",
@@ -234,7 +132,7 @@ func TestPostgresSettings(t *testing.T) {
 }
 
 func TestPingStats(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s *store.Store) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		if err := s.Ping(ctx); err != nil {
 			t.Fatalf("Ping: %v", err)
@@ -260,7 +158,7 @@ func TestPingStats(t *testing.T) {
 }
 
 func TestTxRollback(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s *store.Store) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		boom := errors.New("boom")
 		err := s.Tx(ctx, func(tx *store.Tx) error {
@@ -311,7 +209,7 @@ func assertEmpty(t *testing.T, s *store.Store) {
 // TestGroupCommit is the SMTP listener's group commit: several mails in one
 // Tx, each in a Savepoint; a failing one is undone alone.
 func TestGroupCommit(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s *store.Store) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		u := mustUser(t, s, "author@example.org")
 		first := mustIssue(t, s, "First", u.ID)
@@ -403,10 +301,10 @@ func TestGroupCommit(t *testing.T) {
 }
 
 // TestTxUsableAfterSentinel: ErrDuplicate and ErrNotFound write nothing
-// and leave the Tx usable on both drivers (PostgreSQL would otherwise
+// and leave the Tx usable on both storetest.Drivers (PostgreSQL would otherwise
 // abort the whole transaction on a failed statement).
 func TestTxUsableAfterSentinel(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s *store.Store) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		alice := mustUser(t, s, "alice@example.org")
 		is := mustIssue(t, s, "Issue", alice.ID)
@@ -453,7 +351,7 @@ func TestTxUsableAfterSentinel(t *testing.T) {
 // users, an issue, a message with files, journal entries, nosy and outbox
 // rows, a token and the inbound row's outcome.
 func TestTxEverything(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s *store.Store) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		raw := []byte("From: alice@example.org\r\nTo: issues@example.org\r\nSubject: Crash\r\n\r\nIt crashes.\r\n")
 		in := &store.Inbound{Source: "smtp", EnvelopeFrom: "alice@example.org", EnvelopeTo: []string{"issues@example.org"}, Raw: raw}
@@ -562,7 +460,7 @@ func equalInts(a, b []int64) bool {
 // ErrDuplicate (for races that ON CONFLICT does not cover); other
 // constraint errors do not.
 func TestUniqueViolation(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s *store.Store) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		u := mustUser(t, s, "alice@example.org")
 		err := store.ExecRaw(ctx, s, `INSERT INTO addresses (user_id, address, address_lower, is_primary) VALUES ($1, 'X', 'alice@example.org', FALSE)`, u.ID)

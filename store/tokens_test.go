@@ -5,11 +5,12 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/trackerd/trackerd/internal/storetest"
 	"github.com/trackerd/trackerd/store"
 )
 
 func TestTokens(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s *store.Store) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		u := mustUser(t, s, "alice@example.org")
 		is := mustIssue(t, s, "Tokens", u.ID)
@@ -47,7 +48,7 @@ func TestTokens(t *testing.T) {
 }
 
 func TestPollState(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s *store.Store) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		cur, err := s.PollCursor(ctx, "imaps://x/INBOX")
 		if err != nil || cur != (store.Cursor{}) {
