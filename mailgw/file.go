@@ -259,7 +259,13 @@ func (f *filing) user(ctx context.Context, addr Address) (*store.User, error) {
 		return nil, err
 	}
 	u = &store.User{Username: username, RealName: addr.Name, Address: addr.Addr, Roles: []string{"user"}}
-	if err := f.tx.CreateUser(ctx, u); err != nil {
+	err = f.tx.CreateUser(ctx, u)
+	if errors.Is(err, store.ErrDuplicate) {
+		// Another transaction created this sender a moment ago (two of
+		// their mails at once): it has committed, so it is visible now.
+		return f.tx.UserByAddress(ctx, addr.Addr)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return u, nil
