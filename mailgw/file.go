@@ -11,6 +11,7 @@ import (
 	"github.com/trackerd/trackerd/config"
 	"github.com/trackerd/trackerd/mailgw/reply"
 	"github.com/trackerd/trackerd/nosy"
+	"github.com/trackerd/trackerd/notify"
 	"github.com/trackerd/trackerd/store"
 )
 
@@ -41,22 +42,6 @@ type filing struct {
 type change struct {
 	prop, old, new string
 	note           string // "status: unread -> chatting"
-}
-
-// notifyPayload and replyPayload are the outbox payloads the notifier
-// renders (see package notify).
-type notifyPayload struct {
-	AuthorID  int64    `json:"author_id"`
-	NewIssue  bool     `json:"new_issue"`
-	Changes   []string `json:"changes"`
-	MessageID string   `json:"message_id"`
-}
-
-type replyPayload struct {
-	InboundID int64  `json:"inbound_id"`
-	Subject   string `json:"subject"`
-	Problem   string `json:"problem"`
-	InReplyTo string `json:"in_reply_to"`
 }
 
 // file files the mail. A *rejection is the sender's fault and leaves
@@ -415,11 +400,11 @@ func (g *Gateway) queueErrorReply(ctx context.Context, tx *store.Tx, m *Mail, p 
 	if !strings.Contains(to, "@") || g.addr.isTracker(to) {
 		return false, nil
 	}
-	payload, err := json.Marshal(replyPayload{InboundID: inboundID, Subject: p.sub.Subject, Problem: problem, InReplyTo: p.messageID})
+	payload, err := json.Marshal(notify.ReplyPayload{InboundID: inboundID, Subject: p.sub.Subject, Problem: problem, InReplyTo: p.messageID})
 	if err != nil {
 		return false, err
 	}
-	if err := tx.Enqueue(ctx, &store.Outbox{Kind: "reply", Recipient: to, Payload: payload}); err != nil {
+	if err := tx.Enqueue(ctx, &store.Outbox{Kind: notify.KindReply, Recipient: to, Payload: payload}); err != nil {
 		return false, fmt.Errorf("queue error reply: %w", err)
 	}
 	return true, nil
@@ -512,12 +497,12 @@ func (f *filing) queueNotifications(ctx context.Context, msgID int64) error {
 	for _, c := range f.changes {
 		notes = append(notes, c.note)
 	}
-	payload, err := json.Marshal(notifyPayload{AuthorID: f.author.ID, NewIssue: f.isNew, Changes: notes, MessageID: f.p.messageID})
+	payload, err := json.Marshal(notify.NotifyPayload{AuthorID: f.author.ID, NewIssue: f.isNew, Changes: notes, MessageID: f.p.messageID})
 	if err != nil {
 		return err
 	}
 	for _, p := range to {
-		row := &store.Outbox{Kind: "notify", IssueID: f.issue.ID, MsgID: msgID, Recipient: p.Address, Payload: payload}
+		row := &store.Outbox{Kind: notify.KindNotify, IssueID: f.issue.ID, MsgID: msgID, Recipient: p.Address, Payload: payload}
 		if err := f.tx.Enqueue(ctx, row); err != nil {
 			return fmt.Errorf("queue notification: %w", err)
 		}

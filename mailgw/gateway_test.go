@@ -13,6 +13,7 @@ import (
 
 	"github.com/trackerd/trackerd/config"
 	"github.com/trackerd/trackerd/internal/storetest"
+	"github.com/trackerd/trackerd/notify"
 	"github.com/trackerd/trackerd/store"
 )
 
@@ -169,7 +170,7 @@ func TestNosyAndOutbox(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var p notifyPayload
+		var p notify.NotifyPayload
 		if err := json.Unmarshal(row.Payload, &p); err != nil || p.NewIssue || p.MessageID != "<n2@x>" || p.AuthorID == 0 {
 			t.Errorf("payload = %s (%v)", row.Payload, err)
 		}

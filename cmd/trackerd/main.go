@@ -64,6 +64,10 @@ func commands() map[string]command {
 		"user":    {cmdUser, "add|list|show|set|address: manage users"},
 		"issue":   {cmdIssue, "list|show ID [-json]: read issues"},
 		"version": {cmdVersion, "print the version"},
+		"deliver": {cmdDeliver, "file one message from stdin (for an MTA pipe)"},
+		"import":  {cmdImport, "mbox|maildir PATH [-quiet]: file every mail of an archive"},
+		"inbound": {cmdInbound, "list|show|reprocess: the raw archive of incoming mail"},
+		"outbox":  {cmdOutbox, "list: the notification queue"},
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/trackerd/trackerd/config"
+	"github.com/trackerd/trackerd/notify"
 )
 
 // component is one long-running part of serve (listener, pollers, notifier,
@@ -52,8 +53,14 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 	defer st.Close()
 	log.Info("store open", "driver", st.Driver(), "dsn", cfg.RedactedDSN())
 
-	// Later issues add the SMTP listener, pollers, notifier and web view here.
-	var comps []component
+	sender, err := notify.NewSender(cfg)
+	if err != nil {
+		return &exitError{code: exitConfig, err: err}
+	}
+	notifier := notify.New(st, cfg, sender, log)
+	// Later issues add the SMTP listener, pollers and web view here; the
+	// gateway they share kicks the notifier after each commit.
+	comps := []component{{name: "notifier", run: notifier.Run}}
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()

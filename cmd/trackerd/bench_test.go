@@ -1,0 +1,126 @@
+package main
+
+// Benchmarks of whole processes, as operators meet them:
+//
+//	go test ./cmd/trackerd -run '^$' -bench . -benchtime 3x
+//
+// BenchmarkImportMbox files a generated, realistic 2,000-mail archive with
+// `trackerd import mbox` (durable commits on SQLite) and reports mails/s;
+// BenchmarkDeliver times `trackerd deliver` of one mail as a whole process
+// and reports the median.
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trackerd/trackerd/internal/testmail"
+)
+
+// writeMbox writes mails as an mbox file (mboxrd escaping).
+func writeMbox(t testing.TB, path string, mails [][]byte) int64 {
+	t.Helper()
+	var b bytes.Buffer
+	for _, m := range mails {
+		b.WriteString("From MAILER-DAEMON Thu Jan  1 00:00:00 2026\n")
+		for _, line := range bytes.SplitAfter(m, []byte("\n")) {
+			if bytes.HasPrefix(bytes.TrimLeft(line, ">"), []byte("From ")) {
+				b.WriteByte('>')
+			}
+			b.Write(line)
+		}
+		b.WriteString("\n")
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return int64(b.Len())
+}
+
+func TestGeneratedArchiveImports(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "trackerd.toml")
+	writeConfig(t, cfg, "[smtp]\nlisten = \"\"\n")
+	mbox := filepath.Join(dir, "a.mbox")
+	mails := testmail.Archive(300, 1)
+	writeMbox(t, mbox, mails)
+	out := mustRun(t, dir, "-config", cfg, "import", "mbox", mbox)
+	if !strings.Contains(out, "imported 300 mails: 300 filed") {
+		t.Fatalf("import of 300 generated mails: %q", out)
+	}
+	// Again: everything is a duplicate, nothing is filed twice.
+	out = mustRun(t, dir, "-config", cfg, "import", "mbox", mbox, "-quiet")
+	if !strings.Contains(out, "imported 300 mails: 0 filed, 300 ignored (300 duplicates)") {
+		t.Fatalf("second import: %q", out)
+	}
+	var l []issueJSON
+	strictDecode(t, mustRun(t, dir, "-config", cfg, "issue", "list", "-json"), &l)
+	nosy := 0
+	for _, is := range l {
+		nosy += len(is.Nosy)
+	}
+	if len(l) < 60 || len(l) > 120 || nosy/len(l) < 3 {
+		t.Errorf("generated archive: %d issues with %d nosy entries; want about 90 issues with about five each", len(l), nosy)
+	}
+}
+
+func BenchmarkImportMbox(b *testing.B) {
+	const n = 2000
+	dir := b.TempDir()
+	mbox := filepath.Join(dir, "archive.mbox")
+	size := writeMbox(b, mbox, testmail.Archive(n, 7))
+	b.SetBytes(size)
+	b.ResetTimer()
+	var total time.Duration
+	for i := range b.N {
+		b.StopTimer()
+		run := filepath.Join(dir, fmt.Sprint("run", i))
+		if err := os.MkdirAll(run, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		cfg := filepath.Join(run, "trackerd.toml")
+		writeConfig(b, cfg, "[smtp]\nlisten = \"\"\n")
+		cmd := exec.Command(binary, "-config", cfg, "import", "mbox", mbox)
+		cmd.Dir = run
+		b.StartTimer()
+		start := time.Now()
+		out, err := cmd.CombinedOutput()
+		total += time.Since(start)
+		if err != nil || !bytes.Contains(out, []byte(fmt.Sprintf("imported %d mails", n))) {
+			b.Fatalf("import: %v\n%s", err, out)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/total.Seconds(), "mails/s")
+}
+
+func BenchmarkDeliver(b *testing.B) {
+	dir := b.TempDir()
+	cfg := filepath.Join(dir, "trackerd.toml")
+	writeConfig(b, cfg, "[smtp]\nlisten = \"\"\n")
+	mails := testmail.Archive(b.N+1, 11)
+	// The first delivery creates the database; it is not timed.
+	deliverOne := func(raw []byte) time.Duration {
+		cmd := exec.Command(binary, "-config", cfg, "deliver")
+		cmd.Dir = dir
+		cmd.Stdin = bytes.NewReader(raw)
+		start := time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("deliver: %v\n%s", err, out)
+		}
+		return time.Since(start)
+	}
+	deliverOne(mails[0])
+	times := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		times = append(times, deliverOne(mails[i+1]))
+	}
+	slices.Sort(times)
+	b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "ms-median")
+}

@@ -1,0 +1,22 @@
+package main
+
+import (
+	"context"
+
+	"github.com/trackerd/trackerd/notify"
+)
+
+// flushOutbox sends what the command just queued (notifications, error
+// replies), since no serve may be running to do it. It is best effort:
+// the rows are committed, so whatever is not sent now stays pending for
+// the notifier of serve or the next command.
+func (a *app) flushOutbox(ctx context.Context, e *mailEnv) {
+	s, err := notify.NewSender(e.cfg)
+	if err != nil {
+		e.log.Warn("outbox not flushed", "err", err)
+		return
+	}
+	if _, err := notify.New(e.st, e.cfg, s, e.log).Flush(ctx); err != nil {
+		e.log.Warn("outbox not flushed", "err", err)
+	}
+}
