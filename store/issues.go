@@ -108,6 +108,9 @@ func (c *conn) CreateIssue(ctx context.Context, is *Issue) error {
 		if err != nil {
 			return err
 		}
+		if c.fts != nil {
+			c.fts.issue(id)
+		}
 		return c.setKeywords(ctx, id, kws)
 	})
 	if err != nil {
@@ -115,6 +118,24 @@ func (c *conn) CreateIssue(ctx context.Context, is *Issue) error {
 	}
 	is.ID, is.Keywords, is.Created, is.Activity = id, kws, created, activity
 	return nil
+}
+
+// indexBeforeRetitle adds the transaction's pending issues to the SQLite
+// FTS5 index before is's title changes, when is is one of them: the update
+// trigger removes the old title from the index, which must be there.
+func (c *conn) indexBeforeRetitle(ctx context.Context, is *Issue) error {
+	p := c.fts
+	if p == nil || p.issueMin == 0 || is.ID < p.issueMin || is.ID > p.issueMax {
+		return nil
+	}
+	var old string
+	if err := c.get(ctx, `SELECT title FROM issues WHERE id = $1`, []any{is.ID}, &old); err != nil {
+		return err
+	}
+	if old == is.Title {
+		return nil
+	}
+	return p.flush(ctx, c)
 }
 
 // Issue returns issue id, or ErrNotFound.
@@ -138,6 +159,9 @@ func (c *conn) UpdateIssue(ctx context.Context, is *Issue) error {
 	}
 	activity := norm(is.Activity)
 	err = c.atomic(ctx, func(c *conn) error {
+		if err := c.indexBeforeRetitle(ctx, is); err != nil {
+			return err
+		}
 		err := c.affected(ctx, `UPDATE issues SET title = $1, status = $2, priority = $3, assignee_id = $4, superseder_id = $5,
 			activity = COALESCE($6, activity), actor_id = $7 WHERE id = $8`,
 			is.Title, is.Status, is.Priority, nullID(is.AssigneeID), nullID(is.SupersederID),

@@ -76,13 +76,19 @@ func (c *conn) CreateMessage(ctx context.Context, m *Message) error {
 	}
 	date := orNow(m.Date)
 	var id int64
-	err := c.get(ctx, `INSERT INTO messages (issue_id, author_id, date, message_id, in_reply_to, refs, content, full_text, summary, inbound_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING id`,
-		[]any{m.IssueID, m.AuthorID, c.d.tm(date), m.MessageID, m.InReplyTo, strings.Join(m.References, " "),
-			m.Content, m.FullText, m.Summary, nullID(m.InboundID)}, &id)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = fmt.Errorf("Message-ID %s from user %d: %w", m.MessageID, m.AuthorID, ErrDuplicate)
-	}
+	err := c.atomic(ctx, func(c *conn) error {
+		err := c.get(ctx, `INSERT INTO messages (issue_id, author_id, date, message_id, in_reply_to, refs, content, full_text, summary, inbound_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING id`,
+			[]any{m.IssueID, m.AuthorID, c.d.tm(date), m.MessageID, m.InReplyTo, strings.Join(m.References, " "),
+				m.Content, m.FullText, m.Summary, nullID(m.InboundID)}, &id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("Message-ID %s from user %d: %w", m.MessageID, m.AuthorID, ErrDuplicate)
+		}
+		if err == nil && c.fts != nil {
+			c.fts.message(id)
+		}
+		return err
+	})
 	if err != nil {
 		return fail("create message", err)
 	}

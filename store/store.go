@@ -282,6 +282,10 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 		return fmt.Errorf("store: begin: %w", err)
 	}
 	tx := &Tx{conn: conn{q: sqlTx, d: s.d, timeout: s.timeout}, tx: sqlTx}
+	if s.d == sqliteDialect {
+		tx.q = &preparedTx{tx: sqlTx, stmts: map[string]*sql.Stmt{}}
+		tx.fts = &ftsPending{}
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			_ = sqlTx.Rollback()
@@ -293,6 +297,12 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 			return errors.Join(err, fmt.Errorf("store: rollback: %w", rbErr))
 		}
 		return err
+	}
+	if tx.fts != nil {
+		if err := tx.fts.flush(ctx, &tx.conn); err != nil {
+			_ = sqlTx.Rollback()
+			return fmt.Errorf("store: commit: %w", err)
+		}
 	}
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
