@@ -49,17 +49,24 @@ type mailEnv struct {
 	gw  *mailgw.Gateway
 }
 
-func (a *app) openMail(ctx context.Context, quiet bool) (*mailEnv, error) {
+// openMail opens what the mail commands need. bulk is for import: the
+// gateway's one line per mail is logged only at debug level, and quiet
+// files without queueing notifications.
+func (a *app) openMail(ctx context.Context, bulk, quiet bool) (*mailEnv, error) {
 	cfg, err := a.loadConfig()
 	if err != nil {
 		return nil, err
 	}
 	log := newLogger(cfg.Log, a.stderr)
+	gwLog := log
+	if bulk && cfg.Log.Level != "debug" {
+		gwLog = newLogger(config.Log{Level: "warn", Format: cfg.Log.Format}, a.stderr)
+	}
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	gw := mailgw.New(st, cfg, log, mailgw.Options{Quiet: quiet})
+	gw := mailgw.New(st, cfg, gwLog, mailgw.Options{Quiet: quiet})
 	return &mailEnv{cfg: cfg, log: log, st: st, gw: gw}, nil
 }
 
@@ -80,7 +87,7 @@ func cmdDeliver(ctx context.Context, a *app, args []string) error {
 	if err := needArgs(pos, 0, "deliver [-from ADDR] [-to ADDR]... < message"); err != nil {
 		return err
 	}
-	e, err := a.openMail(ctx, false)
+	e, err := a.openMail(ctx, false, false)
 	if err != nil {
 		return err
 	}
@@ -136,7 +143,7 @@ func cmdImport(ctx context.Context, a *app, args []string) error {
 	if kind != "mbox" && kind != "maildir" {
 		return usageErrorf("usage: trackerd %s", usage)
 	}
-	e, err := a.openMail(ctx, *quiet)
+	e, err := a.openMail(ctx, true, *quiet)
 	if err != nil {
 		return err
 	}
@@ -249,7 +256,7 @@ func cmdInbound(ctx context.Context, a *app, args []string) error {
 	if len(pos) == 0 {
 		return usageErrorf("usage: trackerd %s", usage)
 	}
-	e, err := a.openMail(ctx, false)
+	e, err := a.openMail(ctx, false, false)
 	if err != nil {
 		return err
 	}
