@@ -75,28 +75,35 @@ func BenchmarkImportMbox(b *testing.B) {
 	dir := b.TempDir()
 	mbox := filepath.Join(dir, "archive.mbox")
 	size := writeMbox(b, mbox, testmail.Archive(n, 7))
-	b.SetBytes(size)
-	b.ResetTimer()
-	var total time.Duration
-	for i := range b.N {
-		b.StopTimer()
-		run := filepath.Join(dir, fmt.Sprint("run", i))
-		if err := os.MkdirAll(run, 0o755); err != nil {
-			b.Fatal(err)
-		}
-		cfg := filepath.Join(run, "trackerd.toml")
-		writeConfig(b, cfg, "[smtp]\nlisten = \"\"\n")
-		cmd := exec.Command(binary, "-config", cfg, "import", "mbox", mbox)
-		cmd.Dir = run
-		b.StartTimer()
-		start := time.Now()
-		out, err := cmd.CombinedOutput()
-		total += time.Since(start)
-		if err != nil || !bytes.Contains(out, []byte(fmt.Sprintf("imported %d mails", n))) {
-			b.Fatalf("import: %v\n%s", err, out)
-		}
+	// quiet: filing only (import -quiet); notify: filing, queueing the
+	// notifications and sending them to the spool, as import does.
+	for _, variant := range []string{"quiet", "notify"} {
+		b.Run(variant, func(b *testing.B) {
+			b.SetBytes(size)
+			var total time.Duration
+			for range b.N {
+				run, err := os.MkdirTemp(dir, variant)
+				if err != nil {
+					b.Fatal(err)
+				}
+				cfg := filepath.Join(run, "trackerd.toml")
+				writeConfig(b, cfg, "[smtp]\nlisten = \"\"\n")
+				args := []string{"-config", cfg, "import", "mbox", mbox}
+				if variant == "quiet" {
+					args = append(args, "-quiet")
+				}
+				cmd := exec.Command(binary, args...)
+				cmd.Dir = run
+				start := time.Now()
+				out, err := cmd.CombinedOutput()
+				total += time.Since(start)
+				if err != nil || !bytes.Contains(out, []byte(fmt.Sprintf("imported %d mails: %d filed", n, n))) {
+					b.Fatalf("import: %v\n%s", err, out)
+				}
+			}
+			b.ReportMetric(float64(n*b.N)/total.Seconds(), "mails/s")
+		})
 	}
-	b.ReportMetric(float64(n*b.N)/total.Seconds(), "mails/s")
 }
 
 func BenchmarkDeliver(b *testing.B) {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
@@ -44,7 +45,7 @@ func (o *optString) Set(s string) error { o.value, o.set = s, true; return nil }
 // mailEnv is what the mail commands share: config, logger, store, gateway.
 type mailEnv struct {
 	cfg *config.Config
-	log *slog.Logger
+	log *slog.Logger // the gateway's and notifier's: quieter for bulk work
 	st  *store.Store
 	gw  *mailgw.Gateway
 }
@@ -67,7 +68,7 @@ func (a *app) openMail(ctx context.Context, bulk, quiet bool) (*mailEnv, error) 
 		return nil, err
 	}
 	gw := mailgw.New(st, cfg, gwLog, mailgw.Options{Quiet: quiet})
-	return &mailEnv{cfg: cfg, log: log, st: st, gw: gw}, nil
+	return &mailEnv{cfg: cfg, log: gwLog, st: st, gw: gw}, nil
 }
 
 // cmdDeliver files one message from stdin, for an MTA's pipe transport or
@@ -159,6 +160,7 @@ func cmdImport(ctx context.Context, a *app, args []string) error {
 		}
 		bar = progressbar.DefaultBytes(size, "importing")
 	}
+	start := time.Now()
 	counts := map[string]int{}
 	duplicates := 0
 	var batch []mailgw.Mail
@@ -233,10 +235,14 @@ func cmdImport(ctx context.Context, a *app, args []string) error {
 	for _, n := range counts {
 		total += n
 	}
-	fmt.Fprintf(a.stdout, "imported %d mails: %d filed, %d ignored (%d duplicates), %d rejected\n",
-		total, counts[store.InboundFiled], counts[store.InboundIgnored], duplicates, counts[store.InboundRejected])
+	took := time.Since(start)
+	fmt.Fprintf(a.stdout, "imported %d mails: %d filed, %d ignored (%d duplicates), %d rejected in %.2fs (%.0f mails/s)\n",
+		total, counts[store.InboundFiled], counts[store.InboundIgnored], duplicates, counts[store.InboundRejected],
+		took.Seconds(), float64(total)/took.Seconds())
 	if !*quiet {
-		a.flushOutbox(ctx, e)
+		start = time.Now()
+		sent := a.flushOutbox(ctx, e)
+		fmt.Fprintf(a.stdout, "sent %d notifications and replies in %.2fs\n", sent, time.Since(start).Seconds())
 	}
 	return nil
 }

@@ -10,13 +10,16 @@ import (
 // replies), since no serve may be running to do it. It is best effort:
 // the rows are committed, so whatever is not sent now stays pending for
 // the notifier of serve or the next command.
-func (a *app) flushOutbox(ctx context.Context, e *mailEnv) {
+// It returns how many mails were sent.
+func (a *app) flushOutbox(ctx context.Context, e *mailEnv) int {
 	s, err := notify.NewSender(e.cfg)
 	if err != nil {
 		e.log.Warn("outbox not flushed", "err", err)
-		return
+		return 0
 	}
-	if _, err := notify.New(e.st, e.cfg, s, e.log).Flush(ctx); err != nil {
+	sent, err := notify.New(e.st, e.cfg, s, e.log).Flush(ctx)
+	if err != nil {
 		e.log.Warn("outbox not flushed", "err", err)
 	}
+	return sent
 }
