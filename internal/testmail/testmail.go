@@ -24,7 +24,7 @@ func Archive(n int, seed uint64) [][]byte {
 		configuration of the queue and tell us whether the patch from last week fixes it for you too`)
 	para := func() string {
 		var b strings.Builder
-		for i := 0; i < 90+rng.IntN(80); i++ {
+		for i := 0; i < 110+rng.IntN(90); i++ {
 			if i > 0 {
 				b.WriteByte(' ')
 			}
