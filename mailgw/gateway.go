@@ -144,10 +144,9 @@ func (g *Gateway) Reprocess(ctx context.Context, inboundID int64) (Result, error
 			res = Result{Status: in.Status, Reason: "already filed", IssueID: in.IssueID, MsgID: in.MsgID, InboundID: in.ID, MessageID: in.MessageID}
 			return nil
 		}
-		m = Mail{Raw: in.Raw, Source: in.Source, EnvelopeFrom: in.EnvelopeFrom, Recipients: in.EnvelopeTo,
-			NullSender: in.EnvelopeFrom == "" && in.Source != "import", Received: in.Received}
-		if in.Source == "import" || strings.HasPrefix(in.Source, "imap:") || strings.HasPrefix(in.Source, "pop3:") {
-			m.NullSender = false // these sources have no envelope
+		m = Mail{Raw: in.Raw, Source: in.Source, EnvelopeFrom: in.EnvelopeFrom, Recipients: in.EnvelopeTo, Received: in.Received}
+		if in.EnvelopeFrom == nullPath { // see apply
+			m.EnvelopeFrom, m.NullSender = "", true
 		}
 		p := g.parse(&m)
 		res, queued, err = g.apply(ctx, tx, &m, &p, in)
@@ -204,10 +203,16 @@ func rejectf(format string, args ...any) error {
 // archive the mail as a new row.
 func (g *Gateway) apply(ctx context.Context, tx *store.Tx, m *Mail, p *parsed, in *store.Inbound) (Result, bool, error) {
 	if in == nil {
+		from := m.EnvelopeFrom
+		if m.NullSender {
+			// The archive keeps "<>" for a null sender, so that "no
+			// envelope" ("") and "bounce" stay apart for Reprocess.
+			from = nullPath
+		}
 		in = &store.Inbound{
 			Received:     m.Received,
 			Source:       m.Source,
-			EnvelopeFrom: m.EnvelopeFrom,
+			EnvelopeFrom: from,
 			EnvelopeTo:   m.Recipients,
 			Raw:          m.Raw,
 			MessageID:    p.messageID,
@@ -278,6 +283,9 @@ func (g *Gateway) neverFile(m *Mail, p *parsed) string {
 	}
 	return ""
 }
+
+// nullPath is how the archive records a null envelope sender.
+const nullPath = "<>"
 
 // Sub-address actions (DESIGN §5 "Addressing").
 const (

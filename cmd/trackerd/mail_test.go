@@ -244,12 +244,26 @@ func TestMailGateway(t *testing.T) {
 				t.Errorf("a rejected mail left its sender created as a user")
 			}
 		}
-		// The rejected mail is filed when it comes again after the fix
-		// (here: reprocessing after nothing changed keeps it rejected).
 		var rejected []inboundRowJSON
 		strictDecode(t, e.mustRun(t, "inbound", "list", "-json", "-status", "rejected"), &rejected)
 		if len(rejected) != 1 || !strings.Contains(rejected[0].Reason, "colour") {
-			t.Errorf("inbound rejected = %+v, want the colour mail with its reason", rejected)
+			t.Fatalf("inbound rejected = %+v, want the colour mail with its reason", rejected)
+		}
+		// Reprocessing re-runs the rules on the archived bytes: the cause
+		// is unchanged, so it stays rejected; a filed mail is left alone.
+		if out := e.mustRun(t, "inbound", "reprocess", fmt.Sprint(rejected[0].ID)); !strings.Contains(out, "rejected") {
+			t.Errorf("inbound reprocess of the colour mail: %q", out)
+		}
+		if out := e.mustRun(t, "inbound", "reprocess", "1"); !strings.Contains(out, "already filed") {
+			t.Errorf("inbound reprocess of a filed mail: %q", out)
+		}
+		// The DSN archived with a null sender stays a bounce on reprocess.
+		for _, r := range inbound {
+			if r.MessageID == "<dsn1@mx.example.org>" {
+				if out := e.mustRun(t, "inbound", "reprocess", fmt.Sprint(r.ID)); !strings.Contains(out, "ignored") {
+					t.Errorf("inbound reprocess of the DSN: %q", out)
+				}
+			}
 		}
 
 		// Non-UTF-8 and HTML-only mail become clean text.
