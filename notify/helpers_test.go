@@ -2,16 +2,8 @@ package notify
 
 import (
 	"bytes"
-	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"io"
-	"os"
-	"path/filepath"
-	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -21,102 +13,6 @@ import (
 	"github.com/trackerd/trackerd/config"
 	"github.com/trackerd/trackerd/store"
 )
-
-// Tests that need a database run as a "sqlite" subtest (a temporary file)
-// and a "postgres" subtest (a fresh schema in the server
-// TRACKERD_TEST_POSTGRES names, as scripts/with-postgres.sh sets it;
-// dropped afterwards), as store's own tests do. Without that variable the
-// postgres subtests skip, except in CI (CI=true), where they fail.
-
-var drivers = []string{store.DriverSQLite, store.DriverPostgres}
-
-func postgresDSN(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv("TRACKERD_TEST_POSTGRES")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("PostgreSQL tests must run in CI: TRACKERD_TEST_POSTGRES is not set")
-		}
-		t.Skip("TRACKERD_TEST_POSTGRES is not set (scripts/with-postgres.sh sets it)")
-	}
-	return dsn
-}
-
-var nonIdent = regexp.MustCompile(`[^a-z0-9]+`)
-
-// testSchema returns a new schema name for t and drops the schema when t
-// ends, after the stores t opened are closed.
-func testSchema(t testing.TB, dsn string) string {
-	t.Helper()
-	b := make([]byte, 4)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	base := nonIdent.ReplaceAllString(strings.ToLower(t.Name()), "_")
-	if len(base) > 40 {
-		base = base[len(base)-40:]
-	}
-	name := "t_" + strings.Trim(base, "_") + "_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		db, err := sql.Open("postgres", dsn)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", name, err)
-			return
-		}
-		defer db.Close()
-		if _, err := db.Exec(`DROP SCHEMA IF EXISTS "` + name + `" CASCADE`); err != nil {
-			t.Errorf("drop schema %s: %v", name, err)
-		}
-	})
-	return name
-}
-
-func testOptions(t testing.TB, driver string) store.Options {
-	t.Helper()
-	switch driver {
-	case store.DriverSQLite:
-		return store.Options{Driver: driver, DSN: filepath.Join(t.TempDir(), "data", "trackerd.db")}
-	case store.DriverPostgres:
-		dsn := postgresDSN(t)
-		return store.Options{Driver: driver, DSN: dsn, Schema: testSchema(t, dsn)}
-	}
-	t.Fatalf("unknown driver %q", driver)
-	return store.Options{}
-}
-
-func openStore(t testing.TB, o store.Options) *store.Store {
-	t.Helper()
-	s, err := store.Open(context.Background(), o)
-	if err != nil {
-		t.Fatalf("store.Open(%s): %v", o.Driver, err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return s
-}
-
-// forEachDriver runs f as a parallel subtest per driver, with Options for
-// a fresh database.
-func forEachDriver(t *testing.T, f func(t *testing.T, o store.Options)) {
-	t.Helper()
-	for _, d := range drivers {
-		t.Run(d, func(t *testing.T) {
-			t.Parallel()
-			f(t, testOptions(t, d))
-		})
-	}
-}
-
-// forEachStore runs f as a parallel subtest per driver, on a fresh store.
-func forEachStore(t *testing.T, f func(t *testing.T, s *store.Store)) {
-	t.Helper()
-	forEachDriver(t, func(t *testing.T, o store.Options) {
-		f(t, openStore(t, o))
-	})
-}
 
 // testConfig is the default configuration for a tracker named "Example
 // Tracker" at issues@example.org, with its data in a temporary directory.

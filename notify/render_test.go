@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trackerd/trackerd/internal/storetest"
 	"github.com/trackerd/trackerd/store"
 )
 
@@ -20,7 +21,7 @@ import (
 // an issue and on replies in its thread, for a recipient who is a user and
 // one who is not.
 func TestRenderThread(t *testing.T) {
-	forEachStore(t, func(t *testing.T, st *store.Store) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		f := newFixture(t, st)
 		second := f.message(t, f.carol, "<second@example.com>", "<first@example.com>", "Me too.", f.firstDate.Add(time.Hour))
 		third := f.message(t, f.alice, "<third@example.com>", "<second@example.com>", "Fixed in 1.2.", f.firstDate.Add(2*time.Hour))
@@ -172,7 +173,7 @@ func crlfToLF(s string) string { return strings.ReplaceAll(s, "\r\n", "\n") }
 // TestRenderChangeOnly: a mail that filed no message is notified as a
 // change, with the incoming mail's Message-ID.
 func TestRenderChangeOnly(t *testing.T) {
-	forEachStore(t, func(t *testing.T, st *store.Store) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		f := newFixture(t, st)
 		p := NotifyPayload{AuthorID: f.bob.ID, Changes: []string{"status: unread -> resolved"}, MessageID: "<change@example.com>"}
 		m := f.render(t, f.row(t, nil, "alice@example.com", p))
@@ -201,7 +202,7 @@ func TestRenderChangeOnly(t *testing.T) {
 
 // TestRenderInjection: user data holding CR/LF cannot add header fields.
 func TestRenderInjection(t *testing.T) {
-	forEachStore(t, func(t *testing.T, st *store.Store) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		f := newFixture(t, st)
 		f.issue.Title = "Crash\r\nBcc: x@evil.example"
 		f.issue.Status = "unread\r\nBcc: y@evil.example"
@@ -239,7 +240,7 @@ func TestRenderInjection(t *testing.T) {
 // TestRenderNonASCII: names and titles outside ASCII are RFC 2047-encoded
 // and decode back; long ones are folded.
 func TestRenderNonASCII(t *testing.T) {
-	forEachStore(t, func(t *testing.T, st *store.Store) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		f := newFixture(t, st)
 		f.cfg.Tracker.Name = "Ticket-Système"
 		title := "Überraschung: 日本語の件名 crash (really \"quoted\") " + strings.Repeat("very long title ", 12)
@@ -275,7 +276,7 @@ func TestRenderNonASCII(t *testing.T) {
 // TestRenderQuotedPrintable: the text survives byte for byte and no
 // encoded line is longer than 76 characters.
 func TestRenderQuotedPrintable(t *testing.T) {
-	forEachStore(t, func(t *testing.T, st *store.Store) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		f := newFixture(t, st)
 		content := "A line with trailing spaces   \n" + strings.Repeat("Größenwahn ", 40) + "\n" +
 			strings.Repeat("x", 300) + "\n=?utf-8?q?not-a-word?= and = signs\n.\nFrom the start\n\ttabbed"
@@ -300,7 +301,7 @@ func TestRenderQuotedPrintable(t *testing.T) {
 // TestRenderAttachments: files fit in nosy.max_attachment_bytes in total
 // are attached; the rest are linked.
 func TestRenderAttachments(t *testing.T) {
-	forEachStore(t, func(t *testing.T, st *store.Store) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		f := newFixture(t, st)
 		f.cfg.Nosy.MaxAttachmentBytes = 1000
 		m := f.message(t, f.bob, "<files@example.com>", "", "See the files.", time.Now())
@@ -362,7 +363,7 @@ func TestRenderAttachments(t *testing.T) {
 // TestRenderErrors: rows that can never be rendered give permanent errors;
 // the worker then gives them up.
 func TestRenderErrors(t *testing.T) {
-	forEachStore(t, func(t *testing.T, st *store.Store) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		f := newFixture(t, st)
 		ok := NotifyPayload{AuthorID: f.alice.ID}
 		for name, row := range map[string]*store.Outbox{
@@ -395,7 +396,7 @@ func TestRenderErrors(t *testing.T) {
 
 // TestRenderReply checks the error reply to a refused mail.
 func TestRenderReply(t *testing.T) {
-	forEachStore(t, func(t *testing.T, st *store.Store) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		f := newFixture(t, st)
 		raw := []byte("From: Zed <zed@example.net>\nTo: issues@example.org\nSubject: [issue999] help\nMessage-ID: <orig@example.net>\n\nPlease help.\n")
 		in := &store.Inbound{Source: "smtp", EnvelopeFrom: "zed@example.net", EnvelopeTo: []string{"issues@example.org"}, Raw: raw, Status: store.InboundRejected}

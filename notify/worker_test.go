@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trackerd/trackerd/internal/storetest"
 	"github.com/trackerd/trackerd/store"
 )
 
@@ -81,7 +82,7 @@ func outboxRow(t *testing.T, st *store.Store, id int64) *store.Outbox {
 }
 
 func TestWorkerFlush(t *testing.T) {
-	forEachStore(t, func(t *testing.T, st *store.Store) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		f := newFixture(t, st)
 		rows := f.enqueue(t, "bob@example.com", "carol@example.com", "dave@example.net")
 		later := f.row(t, f.first, "later@example.net", NotifyPayload{AuthorID: f.alice.ID})
@@ -110,7 +111,7 @@ func TestWorkerFlush(t *testing.T) {
 }
 
 func TestWorkerRetry(t *testing.T) {
-	forEachStore(t, func(t *testing.T, st *store.Store) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		f := newFixture(t, st)
 		s := newTestSender()
 		w := New(st, f.cfg, s, nil)
@@ -174,8 +175,8 @@ func TestWorkerRetry(t *testing.T) {
 // TestWorkerConcurrentFlush: two workers on two connections to one
 // database, flushing at once, send every row exactly once.
 func TestWorkerConcurrentFlush(t *testing.T) {
-	forEachDriver(t, func(t *testing.T, o store.Options) {
-		st1, st2 := openStore(t, o), openStore(t, o)
+	storetest.ForEachDriver(t, func(t *testing.T, o store.Options) {
+		st1, st2 := storetest.Open(t, o), storetest.Open(t, o)
 		f := newFixture(t, st1)
 		const n = 60
 		var recipients []string
@@ -211,7 +212,7 @@ func TestWorkerConcurrentFlush(t *testing.T) {
 // TestWorkerRun: Run sends what is already due, wakes on Kick for new
 // rows, and returns when its context is cancelled.
 func TestWorkerRun(t *testing.T) {
-	forEachStore(t, func(t *testing.T, st *store.Store) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		f := newFixture(t, st)
 		f.enqueue(t, "bob@example.com")
 		s := newTestSender()
@@ -269,7 +270,7 @@ func TestBackoff(t *testing.T) {
 
 // TestWorkerSpool: end to end from the outbox into the Maildir.
 func TestWorkerSpool(t *testing.T) {
-	forEachStore(t, func(t *testing.T, st *store.Store) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		f := newFixture(t, st)
 		f.enqueue(t, "bob@example.com")
 		sender, err := NewSender(f.cfg)
