@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/trackerd/trackerd/config"
 	"github.com/trackerd/trackerd/mailgw/reply"
 	"github.com/trackerd/trackerd/nosy"
 	"github.com/trackerd/trackerd/notify"
@@ -97,14 +96,11 @@ func (f *filing) file(ctx context.Context) (Result, error) {
 	content := f.content(base)
 
 	// Property changes: the subject suffix, then the commands.
+	// In loose mode a suffix that fails the checks is title text; in
+	// strict mode applyProp refuses it below.
 	props := subj.Props
-	if len(props) > 0 {
-		if err := f.checkProps(ctx, props); err != nil {
-			if cfg.SubjectSuffixParsing != SubjectLoose {
-				return Result{}, err
-			}
-			props, title = nil, subj.TitleWithSuffix // loose: the suffix is title text
-		}
+	if len(props) > 0 && cfg.SubjectSuffixParsing == SubjectLoose && f.checkProps(props) != nil {
+		props, title = nil, subj.TitleWithSuffix
 	}
 
 	if f.issue == nil {
@@ -322,11 +318,10 @@ func (f *filing) route(ctx context.Context, subj *Subject, title *string) (subad
 		return subaddress{}, nil
 	}
 	// 4. The title, when subject_content_match allows it.
-	mode, window, err := config.ParseContentMatch(f.g.cfg.MailGW.SubjectContentMatch)
-	if err == nil && mode != "never" && *title != "" {
+	if mode := f.g.matchMode; mode != "never" && *title != "" {
 		var since time.Time
 		if mode != "always" {
-			since = f.now.Add(-window)
+			since = f.now.Add(-f.g.matchWindow)
 		}
 		is, err := f.tx.IssueByTitle(ctx, *title, since, mode == "activity")
 		switch {
@@ -413,7 +408,6 @@ func (g *Gateway) queueErrorReply(ctx context.Context, tx *store.Tx, m *Mail, p 
 // updateNosy applies the nosy rules (package nosy) and the explicit nosy
 // changes of this mail.
 func (f *filing) updateNosy(ctx context.Context) error {
-	rules := nosy.Rules{AddAuthor: f.g.cfg.Nosy.AddAuthor, AddRecipients: f.g.cfg.Nosy.AddRecipients, MessagesToAuthor: f.g.cfg.Nosy.MessagesToAuthor}
 	recips, err := f.recipients(ctx)
 	if err != nil {
 		return err
@@ -422,7 +416,7 @@ func (f *filing) updateNosy(ctx context.Context) error {
 	if f.assignee != nil {
 		assignee = &nosy.Person{ID: f.assignee.ID, Address: f.assignee.Address}
 	}
-	for _, p := range nosy.Joiners(rules, f.isNew, person(f.author), recips, assignee) {
+	for _, p := range nosy.Joiners(f.g.rules, f.isNew, person(f.author), recips, assignee) {
 		if _, drop := f.nosyDrop[p.ID]; drop {
 			continue
 		}
@@ -488,8 +482,7 @@ func (f *filing) queueNotifications(ctx context.Context, msgID int64) error {
 			got[strings.ToLower(a.Addr)] = true
 		}
 	}
-	rules := nosy.Rules{AddAuthor: f.g.cfg.Nosy.AddAuthor, AddRecipients: f.g.cfg.Nosy.AddRecipients, MessagesToAuthor: f.g.cfg.Nosy.MessagesToAuthor}
-	to := nosy.Recipients(rules, f.isNew, person(f.author), nosyList, got)
+	to := nosy.Recipients(f.g.rules, f.isNew, person(f.author), nosyList, got)
 	if len(to) == 0 {
 		return nil
 	}

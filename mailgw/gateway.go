@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/trackerd/trackerd/config"
+	"github.com/trackerd/trackerd/nosy"
 	"github.com/trackerd/trackerd/store"
 )
 
@@ -54,6 +55,11 @@ type Gateway struct {
 	log    *slog.Logger
 	limits Limits
 	addr   trackerAddress
+	rules  nosy.Rules // cfg.Nosy, as package nosy takes it
+	// matchMode ("never", "always", "creation", "activity") and
+	// matchWindow are mailgw.subject_content_match, parsed once.
+	matchMode   string
+	matchWindow time.Duration
 	// now is the clock; tests replace it.
 	now  func() time.Time
 	opts Options
@@ -69,17 +75,24 @@ type Options struct {
 	Quiet bool
 }
 
-// New returns a gateway filing into st by the rules of cfg.
+// New returns a gateway filing into st by the rules of cfg, which must
+// have passed cfg.Validate.
 func New(st *store.Store, cfg *config.Config, log *slog.Logger, opts Options) *Gateway {
-	return &Gateway{
+	g := &Gateway{
 		st:     st,
 		cfg:    cfg,
 		log:    log,
 		limits: Limits{MaxBytes: cfg.SMTP.MaxMessageBytes},
 		addr:   newTrackerAddress(cfg.Tracker.Address, cfg.Tracker.SubaddressSeparator),
+		rules:  nosy.Rules{AddAuthor: cfg.Nosy.AddAuthor, AddRecipients: cfg.Nosy.AddRecipients, MessagesToAuthor: cfg.Nosy.MessagesToAuthor},
 		now:    time.Now,
 		opts:   opts,
 	}
+	var err error
+	if g.matchMode, g.matchWindow, err = config.ParseContentMatch(cfg.MailGW.SubjectContentMatch); err != nil {
+		g.matchMode = "never" // unreachable after Validate; never match rather than guess
+	}
+	return g
 }
 
 // Deliver files one mail in its own transaction. A returned error is a
@@ -312,7 +325,7 @@ func newTrackerAddress(addr, sep string) trackerAddress {
 	return trackerAddress{local: strings.ToLower(local), domain: strings.ToLower(domain), sep: sep}
 }
 
-// IsTracker reports whether addr is the tracker's address or one of its
+// isTracker reports whether addr is the tracker's address or one of its
 // sub-addresses (the only recipients the tracker accepts).
 func (t trackerAddress) isTracker(addr string) bool {
 	_, ok := t.parse(addr)
@@ -360,10 +373,3 @@ func (t trackerAddress) parse(addr string) (subaddress, bool) {
 // IsTrackerAddress reports whether addr is the tracker's address or a
 // valid sub-address of it; listeners use it to refuse relaying.
 func (g *Gateway) IsTrackerAddress(addr string) bool { return g.addr.isTracker(addr) }
-
-// Subaddress returns the issue a recipient names (0 for none) and whether
-// addr is the tracker's at all.
-func (g *Gateway) Subaddress(addr string) (issueID int64, ok bool) {
-	s, ok := g.addr.parse(addr)
-	return s.issueID, ok
-}

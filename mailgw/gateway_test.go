@@ -174,8 +174,8 @@ func TestNosyAndOutbox(t *testing.T) {
 		if err := json.Unmarshal(row.Payload, &p); err != nil || p.NewIssue || p.MessageID != "<n2@x>" || p.AuthorID == 0 {
 			t.Errorf("payload = %s (%v)", row.Payload, err)
 		}
-		// Carol unsubscribes Bob... only Bob can: carol's "/nosy -bob" is a
-		// change by a user (trust "any"), so it applies.
+		// Carol takes Bob off the list with /nosy: with trust = "any" any
+		// sender may (issue 8 restricts it to authenticated senders).
 		mustDeliver(t, g, testMail("carol@example.org", "tracker@localhost", fmt.Sprintf("[issue%d] x", r.IssueID), "n3@x", "/nosy -bob@example.org\n\ntext"))
 		if got := nosyOf(t, st, r.IssueID); got != "alice@example.org,carol@example.org" {
 			t.Errorf("nosy after /nosy -bob = %s", got)

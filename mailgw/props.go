@@ -17,7 +17,7 @@ const knownProps = "status, priority, assignedto, title, superseder, keyword, no
 // checkProps checks what can be checked of a subject suffix without
 // changing anything: the property names and the values of fixed lists.
 // In loose mode a suffix that fails is title text instead.
-func (f *filing) checkProps(ctx context.Context, props []PropChange) error {
+func (f *filing) checkProps(props []PropChange) error {
 	schema := &f.g.cfg.Schema
 	for _, pc := range props {
 		switch pc.Name {

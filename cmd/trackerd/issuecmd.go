@@ -26,11 +26,7 @@ func cmdIssue(ctx context.Context, a *app, args []string) error {
 	if len(pos) == 0 {
 		return usageErrorf("usage: trackerd %s", issueUsage)
 	}
-	cfg, err := a.loadConfig()
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, cfg)
+	_, st, err := a.loadStore(ctx)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,21 +55,16 @@ type mailEnv struct {
 // gateway's one line per mail is logged only at debug level, and quiet
 // files without queueing notifications.
 func (a *app) openMail(ctx context.Context, bulk, quiet bool) (*mailEnv, error) {
-	cfg, err := a.loadConfig()
+	cfg, st, err := a.loadStore(ctx)
 	if err != nil {
 		return nil, err
 	}
 	log := newLogger(cfg.Log, a.stderr)
-	gwLog := log
 	if bulk && cfg.Log.Level != "debug" {
-		gwLog = newLogger(config.Log{Level: "warn", Format: cfg.Log.Format}, a.stderr)
+		log = newLogger(config.Log{Level: "warn", Format: cfg.Log.Format}, a.stderr)
 	}
-	st, err := openStore(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	gw := mailgw.New(st, cfg, gwLog, mailgw.Options{Quiet: quiet})
-	return &mailEnv{cfg: cfg, log: gwLog, st: st, gw: gw}, nil
+	gw := mailgw.New(st, cfg, log, mailgw.Options{Quiet: quiet})
+	return &mailEnv{cfg: cfg, log: log, st: st, gw: gw}, nil
 }
 
 // cmdDeliver files one message from stdin, for an MTA's pipe transport or
@@ -347,8 +343,8 @@ func cmdInbound(ctx context.Context, a *app, args []string) error {
 }
 
 func parseID(s string) (int64, error) {
-	var id int64
-	if _, err := fmt.Sscan(s, &id); err != nil || id <= 0 {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
 		return 0, usageErrorf("%q is not an id", s)
 	}
 	return id, nil
@@ -372,11 +368,7 @@ func cmdOutbox(ctx context.Context, a *app, args []string) error {
 	if pos[0] != "list" {
 		return usageErrorf("usage: trackerd outbox list [-json] [-status S] [-limit N]")
 	}
-	cfg, err := a.loadConfig()
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, cfg)
+	_, st, err := a.loadStore(ctx)
 	if err != nil {
 		return err
 	}

@@ -221,6 +221,19 @@ func openStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
 	return st, nil
 }
 
+// loadStore loads the config and opens its store; the caller closes it.
+func (a *app) loadStore(ctx context.Context) (*config.Config, *store.Store, error) {
+	cfg, err := a.loadConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, st, nil
+}
+
 // needArgs checks the number of positional arguments.
 func needArgs(pos []string, n int, usage string) error {
 	if len(pos) != n {

@@ -22,6 +22,7 @@ import (
 
 	_ "github.com/lib/pq"
 
+	"github.com/trackerd/trackerd/internal/storetest"
 	"github.com/trackerd/trackerd/store"
 )
 
@@ -246,14 +247,7 @@ func forEachDriver(t *testing.T, f func(t *testing.T, e *cliEnv)) {
 		f(t, e)
 	})
 	t.Run("postgres", func(t *testing.T) {
-		base := os.Getenv("TRACKERD_TEST_POSTGRES")
-		if base == "" {
-			if os.Getenv("CI") == "true" {
-				t.Fatal("PostgreSQL tests must run in CI: TRACKERD_TEST_POSTGRES is not set")
-			}
-			t.Skip("TRACKERD_TEST_POSTGRES is not set (scripts/with-postgres.sh sets it)")
-		}
-		dsn := freshDatabase(t, base)
+		dsn := freshDatabase(t, storetest.PostgresDSN(t)) // skips, or fails in CI, without PostgreSQL
 		dir := t.TempDir()
 		e := &cliEnv{dir: dir, config: filepath.Join(dir, "trackerd.toml"), opts: store.Options{Driver: "postgres", DSN: dsn}}
 		writeConfig(t, e.config, fmt.Sprintf("[store]\ndriver = \"postgres\"\ndsn = %q\n[smtp]\nlisten = \"\"\n[web]\nlisten = \"\"\n", dsn))

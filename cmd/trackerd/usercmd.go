@@ -48,11 +48,7 @@ func cmdUser(ctx context.Context, a *app, args []string) error {
 			}
 		}
 	}
-	cfg, err := a.loadConfig()
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, cfg)
+	_, st, err := a.loadStore(ctx)
 	if err != nil {
 		return err
 	}
