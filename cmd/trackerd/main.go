@@ -67,7 +67,8 @@ func commands() map[string]command {
 		"deliver": {cmdDeliver, "file one message from stdin (for an MTA pipe)"},
 		"import":  {cmdImport, "mbox|maildir PATH [-quiet]: file every mail of an archive"},
 		"inbound": {cmdInbound, "list|show|reprocess: the raw archive of incoming mail"},
-		"outbox":  {cmdOutbox, "list: the notification queue"},
+		"outbox":  {cmdOutbox, "list|retry|drop: the notification queue"},
+		"poll":    {cmdPoll, "NAME|URL: one pass over a mailbox (for system cron)"},
 	}
 }
 

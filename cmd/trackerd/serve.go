@@ -14,8 +14,19 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/trackerd/trackerd/config"
+	"github.com/trackerd/trackerd/mailgw"
 	"github.com/trackerd/trackerd/notify"
+	"github.com/trackerd/trackerd/store"
 )
+
+// serveEnv is what serve builds once and its components share.
+type serveEnv struct {
+	cfg      *config.Config
+	st       *store.Store
+	log      *slog.Logger
+	gw       *mailgw.Gateway
+	notifier *notify.Worker
+}
 
 // component is one long-running part of serve (listener, pollers, notifier,
 // web view). run blocks until ctx is cancelled, then finishes its in-flight
@@ -58,9 +69,23 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 		return &exitError{code: exitConfig, err: err}
 	}
 	notifier := notify.New(st, cfg, sender, log)
-	// Later issues add the SMTP listener, pollers and web view here; the
-	// gateway they share kicks the notifier after each commit.
+	env := &serveEnv{
+		cfg:      cfg,
+		st:       st,
+		log:      log,
+		notifier: notifier,
+		// One gateway for every source; it kicks the notifier after each
+		// commit that queued mail.
+		gw: mailgw.New(st, cfg, log, mailgw.Options{OnCommit: notifier.Kick}),
+	}
 	comps := []component{{name: "notifier", run: notifier.Run}}
+	for _, build := range []func(*serveEnv) ([]component, error){smtpComponents, pollComponents, webComponents} {
+		cs, err := build(env)
+		if err != nil {
+			return &exitError{code: exitConfig, err: err}
+		}
+		comps = append(comps, cs...)
+	}
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
