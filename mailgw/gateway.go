@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/trackerd/trackerd/config"
+	"github.com/trackerd/trackerd/internal/metrics"
 	"github.com/trackerd/trackerd/nosy"
 	"github.com/trackerd/trackerd/store"
 )
@@ -112,6 +113,10 @@ func (g *Gateway) Deliver(ctx context.Context, m Mail) (Result, error) {
 // others. Either everything commits and there is one Result per mail, or
 // err is non-nil and nothing was stored.
 func (g *Gateway) DeliverBatch(ctx context.Context, ms []Mail) ([]Result, error) {
+	start := time.Now()
+	for i := range ms {
+		metrics.MailsReceived.WithLabelValues(metrics.Source(ms[i].Source)).Inc()
+	}
 	ps := make([]parsed, len(ms))
 	for i := range ms {
 		ps[i] = g.parse(&ms[i]) // pure work, outside the transaction
@@ -130,10 +135,17 @@ func (g *Gateway) DeliverBatch(ctx context.Context, ms []Mail) ([]Result, error)
 		return nil
 	})
 	if err != nil {
+		for i := range ms {
+			metrics.IngestErrors.WithLabelValues(metrics.Source(ms[i].Source)).Inc()
+		}
 		return nil, fmt.Errorf("mailgw: file mail: %w", err)
 	}
+	took := time.Since(start).Seconds()
 	for i := range rs {
 		g.logResult(&ms[i], &rs[i])
+		src := metrics.Source(ms[i].Source)
+		metrics.MailsProcessed.WithLabelValues(src, rs[i].Status).Inc()
+		metrics.IngestSeconds.WithLabelValues(src).Observe(took)
 	}
 	if queued && g.opts.OnCommit != nil {
 		g.opts.OnCommit()
