@@ -101,6 +101,20 @@ type SMTP struct {
 	TLSCert string `toml:"tls_cert"`
 	// TLSKey is the PEM private key file for TLSCert. Default "".
 	TLSKey string `toml:"tls_key"`
+	// MaxLineLength is the longest line accepted, in bytes, counting
+	// the CRLF, in commands and in the message; a longer line ends the
+	// session (RFC 5321 §4.5.3.1.6 sets 1000, doubled for tolerance).
+	// Default 2000.
+	MaxLineLength int `toml:"max_line_length"`
+	// MaxConnections is the most client connections served at once; more
+	// are answered 421 and closed. Default 100.
+	MaxConnections int `toml:"max_connections"`
+	// MaxConnectionsPerIP is the most connections from one IP address at
+	// once; more are answered 421 and closed. An MX or MTA in front of
+	// trackerd delivers from one address: keep this at least its
+	// concurrency (Postfix's default destination concurrency is 20).
+	// Default 20.
+	MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
 }
 
 // Poll is one [[poll]] entry: a mailbox polled over IMAP or POP3. Keys a
@@ -242,6 +256,24 @@ type Outgoing struct {
 	// MaxAttempts is how many times one notification is tried before it
 	// is given up. Default 12.
 	MaxAttempts int `toml:"max_attempts"`
+	// Connections is how many SMTP connections to the relay (or spool
+	// writers) the notifier uses at once; connections are reused for
+	// many mails. Default 8.
+	Connections int `toml:"connections"`
+	// Timeout bounds connecting to the relay and each wait for its
+	// answer, the answer to the end of a mail's data included. Default
+	// "2m".
+	Timeout Duration `toml:"timeout"`
+	// ClaimLease is how long outbox rows a notifier has claimed stay
+	// hidden from other notifiers; it is renewed while they are worked
+	// on, so it only matters when a trackerd dies: its unsent rows are
+	// sent by another (or the restarted one) once it ends. Default "1m".
+	ClaimLease Duration `toml:"claim_lease"`
+	// BounceLimit is how many hard bounces in a row (with no mail from
+	// the address in between) mark an address as bouncing: it gets no
+	// more notifications until mail from it comes in again. 0 never
+	// marks. Default 3.
+	BounceLimit int `toml:"bounce_limit"`
 }
 
 // Schema is the [schema] table: the values of an issue's properties.
@@ -310,11 +342,14 @@ func Default() *Config {
 			SQLiteSynchronous: "full",
 		},
 		SMTP: SMTP{
-			Listen:          "127.0.0.1:2525",
-			MaxMessageBytes: 26214400,
-			MaxRecipients:   50,
-			ReadTimeout:     Duration(60 * time.Second),
-			WriteTimeout:    Duration(60 * time.Second),
+			Listen:              "127.0.0.1:2525",
+			MaxMessageBytes:     26214400,
+			MaxRecipients:       50,
+			ReadTimeout:         Duration(60 * time.Second),
+			WriteTimeout:        Duration(60 * time.Second),
+			MaxLineLength:       2000,
+			MaxConnections:      100,
+			MaxConnectionsPerIP: 20,
 		},
 		MailGW: MailGW{
 			UnknownSender:             "create",
@@ -336,6 +371,10 @@ func Default() *Config {
 		},
 		Outgoing: Outgoing{
 			MaxAttempts: 12,
+			Connections: 8,
+			Timeout:     Duration(2 * time.Minute),
+			ClaimLease:  Duration(time.Minute),
+			BounceLimit: 3,
 		},
 		Schema: Schema{
 			Statuses:        []string{"unread", "deferred", "chatting", "need-eg", "in-progress", "testing", "done-cbb", "resolved"},

@@ -30,11 +30,14 @@ func TestDefault(t *testing.T) {
 		},
 		Store: Store{Driver: "sqlite", QueryTimeout: Duration(30 * time.Second), SQLiteSynchronous: "full"},
 		SMTP: SMTP{
-			Listen:          "127.0.0.1:2525",
-			MaxMessageBytes: 26214400,
-			MaxRecipients:   50,
-			ReadTimeout:     Duration(60 * time.Second),
-			WriteTimeout:    Duration(60 * time.Second),
+			Listen:              "127.0.0.1:2525",
+			MaxMessageBytes:     26214400,
+			MaxRecipients:       50,
+			ReadTimeout:         Duration(60 * time.Second),
+			WriteTimeout:        Duration(60 * time.Second),
+			MaxLineLength:       2000,
+			MaxConnections:      100,
+			MaxConnectionsPerIP: 20,
 		},
 		MailGW: MailGW{
 			UnknownSender:             "create",
@@ -49,7 +52,7 @@ func TestDefault(t *testing.T) {
 			MaxNewIssuesPerSenderHour: 20,
 		},
 		Nosy:     Nosy{AddAuthor: "yes", AddRecipients: "yes", MessagesToAuthor: "no", MaxAttachmentBytes: 1048576},
-		Outgoing: Outgoing{MaxAttempts: 12},
+		Outgoing: Outgoing{MaxAttempts: 12, Connections: 8, Timeout: Duration(2 * time.Minute), ClaimLease: Duration(time.Minute), BounceLimit: 3},
 		Schema: Schema{
 			Statuses:        []string{"unread", "deferred", "chatting", "need-eg", "in-progress", "testing", "done-cbb", "resolved"},
 			DefaultStatus:   "unread",

@@ -102,6 +102,9 @@ func (c *Config) validate(ve *ValidationError) {
 	v.atLeast("smtp.max_recipients", int64(m.MaxRecipients), 1)
 	v.atLeast("smtp.read_timeout", int64(m.ReadTimeout), 1)
 	v.atLeast("smtp.write_timeout", int64(m.WriteTimeout), 1)
+	v.atLeast("smtp.max_line_length", int64(m.MaxLineLength), 1000)
+	v.atLeast("smtp.max_connections", int64(m.MaxConnections), 1)
+	v.atLeast("smtp.max_connections_per_ip", int64(m.MaxConnectionsPerIP), 1)
 	if (m.TLSCert == "") != (m.TLSKey == "") {
 		missing, set := "tls_key", "tls_cert"
 		if m.TLSCert == "" {
@@ -153,6 +156,15 @@ func (c *Config) validate(ve *ValidationError) {
 		ve.add("outgoing.dkim_key_file", "set all of dkim_domain, dkim_selector and dkim_key_file, or none", "incomplete DKIM settings")
 	}
 	v.atLeast("outgoing.max_attempts", int64(o.MaxAttempts), 1)
+	v.atLeast("outgoing.connections", int64(o.Connections), 1)
+	if o.Connections > 100 {
+		ve.add("outgoing.connections", "at most 100", "%d connections is more than a relay will accept", o.Connections)
+	}
+	v.atLeast("outgoing.timeout", int64(o.Timeout), 1)
+	if time.Duration(o.ClaimLease) < time.Second {
+		ve.add("outgoing.claim_lease", `for example "1m"`, "must be at least 1s")
+	}
+	v.atLeast("outgoing.bounce_limit", int64(o.BounceLimit), 0)
 
 	sc := c.Schema
 	v.names("schema.statuses", sc.Statuses, true)

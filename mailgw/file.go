@@ -79,21 +79,18 @@ func (f *filing) file(ctx context.Context) (Result, error) {
 		return f.subscription(ctx, route)
 	}
 
-	// The text: commands at the top, then quotes and signature.
+	// The text: commands at the top, then quotes and signature (worked
+	// out by parse, before the transaction: see prepareText).
 	full := sub.Text
-	var cmds []Command
-	base := full
-	if sub.TextFromHTML && sub.HTML != "" {
-		base = HTMLToText(reply.StripHTML(sub.HTML))
+	bt := f.p.text
+	if bt == nil {
+		bt = f.g.prepareText(sub)
 	}
-	if f.g.cfg.MailGW.BodyCommands {
-		var cerr error
-		cmds, base, cerr = ParseCommands(base)
-		if cerr != nil {
-			return Result{}, rejectf("a command at the top of the message is wrong: %v", cerr)
-		}
+	if bt.cmdErr != nil {
+		return Result{}, rejectf("a command at the top of the message is wrong: %v", bt.cmdErr)
 	}
-	content := f.content(base)
+	cmds := bt.cmds
+	content := f.content(bt)
 
 	// Property changes: the subject suffix, then the commands.
 	// In loose mode a suffix that fails the checks is title text; in
@@ -190,6 +187,9 @@ func (f *filing) file(ctx context.Context) (Result, error) {
 		return Result{}, err
 	}
 	if err := f.tx.UpdateFiled(ctx, f.p.messageID, author.ID, f.issue.ID, msgID); err != nil {
+		return Result{}, err
+	}
+	if err := f.clearBouncing(ctx); err != nil { // mail from the address got through
 		return Result{}, err
 	}
 	return Result{Status: store.InboundFiled, IssueID: f.issue.ID, MsgID: msgID}, nil
@@ -356,13 +356,17 @@ func (f *filing) subscription(ctx context.Context, sa subaddress) (Result, error
 
 // content chooses the stored text from the body (commands already
 // removed), by keep_quoted_text and leave_body_unchanged.
-func (f *filing) content(body string) string {
+func (f *filing) content(bt *bodyText) string {
 	cfg := &f.g.cfg.MailGW
 	newIssue := f.issue == nil
+	body := bt.base
 	if applies(cfg.LeaveBodyUnchanged, newIssue) {
 		return strings.TrimSpace(body)
 	}
-	r := reply.Split(body)
+	r := bt.split
+	if !bt.hasSplit {
+		r = reply.Split(body)
+	}
 	if applies(cfg.KeepQuotedText, newIssue) {
 		if r.Signature != "" {
 			if i := strings.LastIndex(body, r.Signature); i >= 0 {
@@ -372,6 +376,33 @@ func (f *filing) content(body string) string {
 		return strings.TrimSpace(body)
 	}
 	return r.Text
+}
+
+// bodyText is the pure text work of filing a mail, done by parse before
+// the transaction (so that it runs beside another batch's commit and not
+// inside the write lock): the commands off the top of the text (HTML-only
+// mail converted first), and the text cut into new text, quotes and
+// signature.
+type bodyText struct {
+	cmds     []Command
+	cmdErr   error  // a wrong command: the mail is rejected
+	base     string // the text after the commands
+	split    reply.Result
+	hasSplit bool // split is reply.Split(base); false when it is never needed
+}
+
+func (g *Gateway) prepareText(sub *Submission) *bodyText {
+	bt := &bodyText{base: sub.Text}
+	if sub.TextFromHTML && sub.HTML != "" {
+		bt.base = HTMLToText(reply.StripHTML(sub.HTML))
+	}
+	if g.cfg.MailGW.BodyCommands {
+		bt.cmds, bt.base, bt.cmdErr = ParseCommands(bt.base)
+	}
+	if bt.cmdErr == nil && g.cfg.MailGW.LeaveBodyUnchanged != "yes" {
+		bt.split, bt.hasSplit = reply.Split(bt.base), true
+	}
+	return bt
 }
 
 // applies reads a Roundup "yes" | "new" | "no" setting.

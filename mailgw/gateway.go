@@ -34,6 +34,15 @@ type Mail struct {
 	Recipients []string
 	// Received is when it arrived; zero means now.
 	Received time.Time
+	// RefuseInline is set by a source that tells the sender of a rejected
+	// mail itself, in its own protocol (the SMTP/LMTP listener's 5xx
+	// reply, which the sending MTA turns into a bounce): the gateway then
+	// queues no error reply, so the sender hears of it once.
+	RefuseInline bool
+	// Log, when set, is the logger for this mail's lines, carrying the
+	// source's own keys (the listener's conn_id and remote); nil means
+	// the gateway's logger.
+	Log *slog.Logger
 }
 
 // Result is what became of one mail.
@@ -121,6 +130,15 @@ func (g *Gateway) DeliverBatch(ctx context.Context, ms []Mail) ([]Result, error)
 	for i := range ms {
 		ps[i] = g.parse(&ms[i]) // pure work, outside the transaction
 	}
+	return g.deliverParsed(ctx, ms, ps, start)
+}
+
+// deliverParsed is DeliverBatch after parsing: ps[i] is g.parse(&ms[i]),
+// done by the caller (the SMTP listener parses on each session's
+// goroutine, so that parsing runs beside the commit of the previous
+// batch). start is when the mails were handed over, for the latency
+// metric.
+func (g *Gateway) deliverParsed(ctx context.Context, ms []Mail, ps []parsed, start time.Time) ([]Result, error) {
 	rs := make([]Result, len(ms))
 	queued := false
 	err := g.st.Tx(ctx, func(tx *store.Tx) error {
@@ -188,7 +206,11 @@ func (g *Gateway) Reprocess(ctx context.Context, inboundID int64) (Result, error
 }
 
 func (g *Gateway) logResult(m *Mail, r *Result) {
-	g.log.Info("mail "+r.Status, "source", m.Source, "message_id", r.MessageID, "issue_id", r.IssueID,
+	log := g.log
+	if m.Log != nil {
+		log = m.Log
+	}
+	log.Info("mail "+r.Status, "source", m.Source, "message_id", r.MessageID, "issue_id", r.IssueID,
 		"msg_id", r.MsgID, "inbound_id", r.InboundID, "reason", r.Reason, "duplicate", r.Duplicate)
 }
 
@@ -196,8 +218,9 @@ func (g *Gateway) logResult(m *Mail, r *Result) {
 // transaction.
 type parsed struct {
 	sub       *Submission
-	err       error  // Parse failed: the mail is rejected
-	messageID string // "<id>": the Message-ID, or one made from the raw bytes' hash
+	err       error     // Parse failed: the mail is rejected
+	messageID string    // "<id>": the Message-ID, or one made from the raw bytes' hash
+	text      *bodyText // the text work of filing; nil when the mail will not be filed
 }
 
 func (g *Gateway) parse(m *Mail) parsed {
@@ -209,6 +232,9 @@ func (g *Gateway) parse(m *Mail) parsed {
 		// Without a Message-ID the raw bytes decide idempotency (DESIGN §5).
 		h := sha256.Sum256(m.Raw)
 		p.messageID = "<" + hex.EncodeToString(h[:16]) + "@" + g.addr.domain + ">"
+	}
+	if p.err == nil && p.sub != nil && p.sub.Class == Normal {
+		p.text = g.prepareText(p.sub)
 	}
 	return p
 }
@@ -252,7 +278,14 @@ func (g *Gateway) apply(ctx context.Context, tx *store.Tx, m *Mail, p *parsed, i
 	}
 	var res Result
 	queued := false
-	if reason := g.neverFile(m, p); reason != "" {
+	if tok := g.bounceToken(m, p); tok != "" {
+		// A bounce of a notification: never filed, counted (bounce.go).
+		reason, err := g.countBounce(ctx, tx, p, in.ID, tok)
+		if err != nil {
+			return Result{}, false, err
+		}
+		res = Result{Status: store.InboundIgnored, Reason: reason}
+	} else if reason := g.neverFile(m, p); reason != "" {
 		res = Result{Status: store.InboundIgnored, Reason: reason}
 	} else if p.err != nil {
 		res = Result{Status: store.InboundRejected, Reason: "the message could not be read: " + p.err.Error()}
@@ -278,7 +311,7 @@ func (g *Gateway) apply(ctx context.Context, tx *store.Tx, m *Mail, p *parsed, i
 	if err := tx.UpdateInbound(ctx, in); err != nil {
 		return Result{}, false, fmt.Errorf("archive raw mail: %w", err)
 	}
-	if res.Status == store.InboundRejected && !g.opts.Quiet {
+	if res.Status == store.InboundRejected && !g.opts.Quiet && !m.RefuseInline {
 		ok, err := g.queueErrorReply(ctx, tx, m, p, in.ID, res.Reason)
 		if err != nil {
 			return Result{}, false, err

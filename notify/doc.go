@@ -1,6 +1,7 @@
 // Package notify sends the outbox: it renders outbox rows into mail
-// (Render), hands the mail to a transport (Sender: Spool today, the SMTP
-// relay later) and records the outcome with retries (Worker).
+// (Render), hands the mail to a transport (Sender: Relay for an SMTP
+// relay, Spool for a Maildir, DKIM wrapping either) and records the
+// outcome with retries (Worker).
 //
 // The gateway writes the rows in the transaction that files a mail (kinds
 // KindNotify and KindReply, payloads NotifyPayload and ReplyPayload); after
@@ -55,9 +56,10 @@
 //	                          multipart/mixed when files are attached
 //
 // The envelope sender is local+bounce-TOKEN@domain when the recipient is a
-// user, so a bounce names who bounced; for an address that is no user's
-// (it gets mail but has no tokens) it is the tracker's plain address,
-// which the gateway accepts and where bounces are matched by their DSN.
+// user, so a bounce names who bounced (the gateway counts it, see
+// mailgw/bounce.go); for an address that is no user's (it gets mail but
+// has no tokens) it is the tracker's plain address, where a bounce is
+// archived and counts nothing.
 //
 // Error replies (KindReply) come From "Tracker Name" <tracker address>,
 // To the sender, Subject "Re: ORIGINAL" (or "Your message to Tracker Name
@@ -98,7 +100,7 @@
 //
 // # DKIM
 //
-// Render's output is final: CRLF, 7-bit, folded. DKIM signing (a later
-// issue) will be a Sender wrapping the transport: it signs Mail.Data, puts
-// the DKIM-Signature field in front and calls the next Sender.
+// Render's output is final: CRLF, 7-bit, folded. DKIM is a Sender
+// wrapping the transport: it signs Mail.Data, puts the DKIM-Signature
+// field in front and calls the next Sender.
 package notify

@@ -223,9 +223,11 @@ func phrase(s string) string {
 	if needsEncoding(s) {
 		return encodeWords(s)
 	}
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
-	return `"` + r.Replace(s) + `"`
+	return `"` + quoteEscaper.Replace(s) + `"`
 }
+
+// quoteEscaper escapes a quoted-string's specials (RFC 5322 §3.2.4).
+var quoteEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
 
 // mailbox formats name and addr as a mailbox: `"Name" <addr>`, or `<addr>`
 // when name is empty. addr must have passed addrSpec.

@@ -69,7 +69,7 @@ type ReplyPayload struct {
 type Reader interface {
 	Issue(ctx context.Context, id int64) (*store.Issue, error)
 	Message(ctx context.Context, id int64) (*store.Message, error)
-	Messages(ctx context.Context, issueID int64) ([]store.Message, error)
+	FirstMessage(ctx context.Context, issueID int64) (*store.Message, error)
 	Files(ctx context.Context, messageID int64) ([]store.File, error)
 	File(ctx context.Context, id int64) (*store.File, error)
 	UserByID(ctx context.Context, id int64) (*store.User, error)
@@ -110,13 +110,19 @@ type renderer struct {
 	cfg *config.Config
 	// key returns the token key; called only when a token is needed.
 	key func() ([]byte, error)
+	t   *tracker // from cfg, made on first use
 }
 
 func (rd *renderer) render(ctx context.Context, row *store.Outbox) (*Mail, error) {
-	t, err := newTracker(rd.cfg)
-	if err != nil {
-		return nil, fmt.Errorf("notify: render outbox %d: %w", row.ID, err)
+	if rd.t == nil {
+		t, err := newTracker(rd.cfg)
+		if err != nil {
+			return nil, fmt.Errorf("notify: render outbox %d: %w", row.ID, err)
+		}
+		rd.t = &t
 	}
+	t := *rd.t
+	var err error
 	var m *Mail
 	switch row.Kind {
 	case KindNotify:
@@ -139,6 +145,7 @@ type tracker struct {
 	local, domain string
 	sep           string // sub-address separator
 	web           string // web URL ending in "/", "" if unusable in mail
+	list          string // listID()
 }
 
 func newTracker(cfg *config.Config) (tracker, error) {
@@ -157,6 +164,7 @@ func newTracker(cfg *config.Config) (tracker, error) {
 	if web := strings.TrimSpace(cfg.Tracker.WebURL); web != "" && isASCIIText(web) && !strings.ContainsAny(web, " <>\"") {
 		t.web = strings.TrimRight(web, "/") + "/"
 	}
+	t.list = t.listID()
 	return t, nil
 }
 
@@ -251,13 +259,12 @@ func (rd *renderer) notification(ctx context.Context, t tracker, row *store.Outb
 			return nil, gone(err, "message "+strconv.FormatInt(row.MsgID, 10))
 		}
 	}
-	msgs, err := rd.r.Messages(ctx, is.ID)
+	first, err := rd.r.FirstMessage(ctx, is.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		first, err = nil, nil
+	}
 	if err != nil {
 		return nil, err
-	}
-	var first *store.Message
-	if len(msgs) > 0 {
-		first = &msgs[0]
 	}
 
 	authorID := p.AuthorID
@@ -278,6 +285,12 @@ func (rd *renderer) notification(ctx context.Context, t tracker, row *store.Outb
 	}
 	if err != nil {
 		return nil, err
+	}
+	if recipient != nil && recipient.Bouncing {
+		// Marked after the row was queued (DESIGN §6: bouncing addresses
+		// get no mail). Once cleared (mail from the address, or user set
+		// -clear-bouncing), `outbox retry` sends it.
+		return nil, permanentf("%s is bouncing (user show %s)", to, to)
 	}
 	var unsubTok, bounceTok string
 	if recipient != nil {
@@ -353,7 +366,7 @@ func (rd *renderer) notification(ctx context.Context, t tracker, row *store.Outb
 	if len(refs) > 0 {
 		h.add("References", strings.Join(refs, " "))
 	}
-	h.add("List-Id", t.listID())
+	h.add("List-Id", t.list)
 	unsub := "<mailto:" + t.sub(issueStr+"-unsubscribe") + ">"
 	if unsubTok != "" && t.web != "" {
 		unsub += ", <" + t.web + "unsubscribe/" + unsubTok + ">"

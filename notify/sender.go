@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"time"
 
 	"github.com/trackerd/trackerd/config"
 )
@@ -18,15 +20,15 @@ type Mail struct {
 	To string
 	// Data is the whole message, header and body, with CRLF line ends,
 	// 7-bit clean, no line longer than 998 octets. Nothing may change it
-	// after Render: a DKIM signer (a later issue) adds its header in front
-	// and signs the bytes as they are.
+	// after Render: the DKIM signer adds its header in front and signs
+	// the bytes as they are.
 	Data []byte
 }
 
 // Sender hands a mail over for delivery. It is the seam between the
 // notifier and the transport: Spool (files, when no relay is configured)
-// implements it today, the SMTP relay client will, and a DKIM signer will
-// be a Sender that signs m.Data and passes the mail on to the next one.
+// and Relay (an SMTP relay) implement it, and DKIM is a Sender that signs
+// m.Data and passes the mail on to the next one.
 //
 // Send returns nil only when the mail is durably handed over (the spool file
 // is fsynced, or the relay answered 250 to DATA): the outbox row is then
@@ -61,12 +63,58 @@ func permanentf(format string, args ...any) error {
 	return &PermanentError{Err: fmt.Errorf(format, args...)}
 }
 
-// NewSender returns the Sender cfg asks for: a Spool on cfg.OutgoingDir()
-// when outgoing.relay is "". A relay is not implemented yet (a later issue
-// brings the SMTP client), so any other value is an error.
+// NewSender returns the Sender cfg asks for: a Relay for outgoing.relay
+// (with outgoing.connections, outgoing.timeout and the AUTH credentials),
+// or a Spool on cfg.OutgoingDir() when it is ""; wrapped in a DKIM signer
+// when outgoing.dkim_* are set. The caller closes it with CloseSender.
 func NewSender(cfg *config.Config) (Sender, error) {
-	if cfg.Outgoing.Relay != "" {
-		return nil, fmt.Errorf("notify: outgoing.relay %q: sending through a relay is not implemented yet; leave it empty to write mail to %s", cfg.Outgoing.Relay, cfg.OutgoingDir())
+	o := cfg.Outgoing
+	var s Sender
+	if o.Relay == "" {
+		s = NewSpool(cfg.OutgoingDir())
+	} else {
+		r, err := NewRelay(RelayOptions{URL: o.Relay, Username: o.Username, Password: o.Password,
+			Connections: o.Connections, Timeout: time.Duration(o.Timeout)})
+		if err != nil {
+			return nil, fmt.Errorf("notify: outgoing.relay: %w", err)
+		}
+		s = r
 	}
-	return NewSpool(cfg.OutgoingDir()), nil
+	if o.DKIMDomain != "" && len(o.DKIMKey) > 0 {
+		d, err := NewDKIM(s, o.DKIMDomain, o.DKIMSelector, o.DKIMKey)
+		if err != nil {
+			return nil, fmt.Errorf("notify: outgoing.dkim_key_file: %w", err)
+		}
+		s = d
+	}
+	return s, nil
+}
+
+// CloseSender releases what s holds (a Relay's open connections), if
+// anything.
+func CloseSender(s Sender) error {
+	if c, ok := s.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+// UnavailableError marks a failure of the transport as a whole, not of
+// one mail: the relay cannot be reached, refuses TLS or our credentials.
+// It is temporary. The worker stops trying further rows for a while when
+// it meets one (see Worker), so that an outage does not burn every row's
+// attempts.
+type UnavailableError struct {
+	Err error
+}
+
+func (e *UnavailableError) Error() string { return e.Err.Error() }
+
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// unavailable reports whether err, or any error it wraps, is an
+// *UnavailableError.
+func unavailable(err error) bool {
+	var u *UnavailableError
+	return errors.As(err, &u)
 }

@@ -58,8 +58,13 @@ func TestNewSender(t *testing.T) {
 	if sp, ok := s.(*Spool); err != nil || !ok || sp.Dir() != cfg.OutgoingDir() {
 		t.Errorf("NewSender without a relay = %#v, %v; want a Spool on %s", s, err, cfg.OutgoingDir())
 	}
-	cfg.Outgoing.Relay = "smtp://relay.example.org:25"
+	cfg.Outgoing.Relay = "smtp://relay.example.org:2525"
+	s, err = NewSender(cfg)
+	if r, ok := s.(*Relay); err != nil || !ok || r.addr != "relay.example.org:2525" || cap(r.slots) != cfg.Outgoing.Connections {
+		t.Errorf("NewSender with a relay = %#v, %v; want a Relay to relay.example.org:2525", s, err)
+	}
+	cfg.Outgoing.Relay = "ftp://relay.example.org"
 	if s, err := NewSender(cfg); err == nil {
-		t.Errorf("NewSender with a relay = %#v, want an error until the relay exists", s)
+		t.Errorf("NewSender with an ftp relay = %#v, want an error", s)
 	}
 }

@@ -261,7 +261,7 @@ func TestWorkerRun(t *testing.T) {
 func TestBackoff(t *testing.T) {
 	for attempts, want := range map[int]time.Duration{1: time.Minute, 2: 2 * time.Minute, 5: 16 * time.Minute, 9: 256 * time.Minute, 10: backoffMax, 100: backoffMax} {
 		for range 20 {
-			if got := backoff(attempts); got < want*3/4 || got >= want*5/4 {
+			if got := backoffDelay(backoffBase, attempts); got < want*3/4 || got >= want*5/4 {
 				t.Errorf("backoff(%d) = %v, want %v ± 25%%", attempts, got, want)
 			}
 		}

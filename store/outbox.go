@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -187,4 +189,164 @@ func (c *conn) Outbox(ctx context.Context, id int64) (*Outbox, error) {
 		o.Payload = []byte{}
 	}
 	return &o, nil
+}
+
+// idChunk bounds how many ids one statement names, far below both
+// databases' limits on bound parameters.
+const idChunk = 500
+
+// eachChunk calls fn with ids in pieces of at most idChunk, each with its
+// "$k, $k+1, …" placeholders numbered after first.
+func eachChunk(ids []int64, first int, fn func(ph string, args []any) error) error {
+	for len(ids) > 0 {
+		n := min(len(ids), idChunk)
+		ph := make([]string, n)
+		args := make([]any, n)
+		for i, id := range ids[:n] {
+			ph[i] = "$" + strconv.Itoa(first+i+1)
+			args[i] = id
+		}
+		if err := fn(strings.Join(ph, ", "), args); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
+// MarkSentMany records that the rows ids were delivered at at (zero: now),
+// in one statement per few hundred rows; on a Store, all of them in one
+// transaction. Ids that no longer exist (dropped meanwhile) are skipped.
+func (c *conn) MarkSentMany(ctx context.Context, ids []int64, at time.Time) error {
+	at = orNow(at)
+	err := c.atomic(ctx, func(c *conn) error {
+		return eachChunk(ids, 1, func(ph string, args []any) error {
+			_, err := c.exec(ctx, `UPDATE outbox SET status = 'sent', sent_at = $1, last_error = '' WHERE id IN (`+ph+`)`,
+				append([]any{c.d.tm(at)}, args...)...)
+			return err
+		})
+	})
+	if err != nil {
+		return fail(fmt.Sprintf("mark %d outbox rows sent", len(ids)), err)
+	}
+	return nil
+}
+
+// RenewOutbox extends the lease of claimed rows ids to until, for a
+// claimer still working on them. Rows that are no longer pending (marked
+// meanwhile) are left alone. It returns how many rows it renewed.
+func (c *conn) RenewOutbox(ctx context.Context, ids []int64, until time.Time) (int, error) {
+	n := 0
+	err := c.atomic(ctx, func(c *conn) error {
+		return eachChunk(ids, 1, func(ph string, args []any) error {
+			res, err := c.exec(ctx, `UPDATE outbox SET next_attempt = $1 WHERE status = 'pending' AND id IN (`+ph+`)`,
+				append([]any{c.d.tm(until)}, args...)...)
+			if err != nil {
+				return err
+			}
+			k, err := res.RowsAffected()
+			n += int(k)
+			return err
+		})
+	})
+	if err != nil {
+		return 0, fail("renew outbox leases", err)
+	}
+	return n, nil
+}
+
+// NextOutboxDue returns when the earliest pending row is due (a claimed
+// row: when its lease ends); ok is false when nothing is pending.
+func (c *conn) NextOutboxDue(ctx context.Context) (due time.Time, ok bool, err error) {
+	var n int
+	if err := c.get(ctx, `SELECT COUNT(*) FROM outbox WHERE status = 'pending'`, nil, &n); err != nil || n == 0 {
+		if err != nil {
+			return time.Time{}, false, fail("next outbox due", err)
+		}
+		return time.Time{}, false, nil
+	}
+	if err := c.get(ctx, `SELECT MIN(next_attempt) FROM outbox WHERE status = 'pending'`, nil, timeCol{&due}); err != nil {
+		return time.Time{}, false, fail("next outbox due", err)
+	}
+	return due, !due.IsZero(), nil
+}
+
+// OutboxSelection names rows for RetryOutbox and DropOutbox: the rows IDs,
+// or every row with Status; one of the two.
+type OutboxSelection struct {
+	IDs    []int64
+	Status string
+}
+
+func (s OutboxSelection) where(first int) (string, []any, error) {
+	switch {
+	case len(s.IDs) > 0 && s.Status != "":
+		return "", nil, errors.New("select rows by ids or by status, not both")
+	case s.Status != "":
+		if s.Status != OutboxPending && s.Status != OutboxSent && s.Status != OutboxFailed {
+			return "", nil, fmt.Errorf("unknown status %q", s.Status)
+		}
+		return `status = $` + strconv.Itoa(first+1), []any{s.Status}, nil
+	case len(s.IDs) > idChunk:
+		return "", nil, fmt.Errorf("at most %d ids at once", idChunk)
+	case len(s.IDs) > 0:
+		var where string
+		var args []any
+		_ = eachChunk(s.IDs, first, func(ph string, a []any) error { where, args = `id IN (`+ph+`)`, a; return nil })
+		return where, args, nil
+	}
+	return "", nil, errors.New("no rows selected")
+}
+
+// RetryOutbox puts the selected rows back in the queue, due now, with a
+// fresh count of attempts (so a row given up after outgoing.max_attempts
+// gets as many again); last_error is kept until the next attempt. It
+// returns the rows it changed, oldest first, without Payload. A sent row
+// is sent again only when named by id or with Status "sent": an operator's
+// explicit wish.
+func (c *conn) RetryOutbox(ctx context.Context, sel OutboxSelection) ([]Outbox, error) {
+	where, args, err := sel.where(1)
+	if err != nil {
+		return nil, fail("retry outbox", err)
+	}
+	var out []Outbox
+	err = c.each(ctx, `UPDATE outbox SET status = 'pending', attempts = 0, next_attempt = $1, sent_at = NULL WHERE `+where+
+		` RETURNING `+outboxCols, append([]any{c.d.tm(now())}, args...), func(rows *sql.Rows) error {
+		var o Outbox
+		if err := rows.Scan(o.dest()...); err != nil {
+			return err
+		}
+		out = append(out, o)
+		return nil
+	})
+	if err != nil {
+		return nil, fail("retry outbox", err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// DropOutbox deletes the selected rows: they are never sent (again) and
+// leave the queue's history. It returns the rows it deleted, oldest first,
+// without Payload. A worker holding a dropped row may still send it; its
+// outcome is then not recorded.
+func (c *conn) DropOutbox(ctx context.Context, sel OutboxSelection) ([]Outbox, error) {
+	where, args, err := sel.where(0)
+	if err != nil {
+		return nil, fail("drop outbox", err)
+	}
+	var out []Outbox
+	err = c.each(ctx, `DELETE FROM outbox WHERE `+where+` RETURNING `+outboxCols, args, func(rows *sql.Rows) error {
+		var o Outbox
+		if err := rows.Scan(o.dest()...); err != nil {
+			return err
+		}
+		out = append(out, o)
+		return nil
+	})
+	if err != nil {
+		return nil, fail("drop outbox", err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
 }

@@ -352,40 +352,97 @@ func parseID(s string) (int64, error) {
 
 var _ flag.Value = (*optString)(nil)
 
-// cmdOutbox inspects the notification queue.
+// outboxUsage is the outbox command's synopsis.
+const outboxUsage = `outbox list [-json] [-status S] [-limit N]
+       outbox retry ID... | -status S
+       outbox drop ID... | -status S`
+
+// cmdOutbox inspects and steers the notification queue: list it, put rows
+// back in the queue due now (and send them at once, as deliver does), or
+// drop them.
 func cmdOutbox(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("outbox")
 	asJSON := fs.Bool("json", false, "list: print JSON (DESIGN §3 shape)")
-	status := fs.String("status", "", "list: only rows with this status (pending, sent, failed)")
+	status := fs.String("status", "", "only rows with this status (pending, sent, failed)")
 	limit := fs.Int("limit", 0, "list: print at most N rows (0: all)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
-	if err := needArgs(pos, 1, "outbox list [-json] [-status S] [-limit N]"); err != nil {
-		return err
+	if len(pos) == 0 {
+		return usageErrorf("usage: trackerd %s", outboxUsage)
 	}
-	if pos[0] != "list" {
-		return usageErrorf("usage: trackerd outbox list [-json] [-status S] [-limit N]")
-	}
-	_, st, err := a.loadStore(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	rows, err := st.ListOutbox(ctx, store.OutboxFilter{Status: *status, Limit: *limit})
-	if err != nil {
-		return fmt.Errorf("outbox list: %w", err)
-	}
-	if *asJSON {
-		out := make([]web.Outbox, 0, len(rows))
-		for i := range rows {
-			out = append(out, web.NewOutbox(&rows[i]))
+	switch pos[0] {
+	case "list":
+		if err := needArgs(pos, 1, "outbox list [-json] [-status S] [-limit N]"); err != nil {
+			return err
 		}
-		return writeJSON(a, out)
+		_, st, err := a.loadStore(ctx)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		rows, err := st.ListOutbox(ctx, store.OutboxFilter{Status: *status, Limit: *limit})
+		if err != nil {
+			return fmt.Errorf("outbox list: %w", err)
+		}
+		if *asJSON {
+			out := make([]web.Outbox, 0, len(rows))
+			for i := range rows {
+				out = append(out, web.NewOutbox(&rows[i]))
+			}
+			return writeJSON(a, out)
+		}
+		for _, r := range rows {
+			fmt.Fprintf(a.stdout, "%d\t%s\tissue=%d\t%s\t%s\tattempts=%d\t%s\n", r.ID, r.Kind, r.IssueID, r.Recipient, r.Status, r.Attempts, r.LastError)
+		}
+		return nil
+	case "retry", "drop":
+		sel := store.OutboxSelection{Status: *status}
+		for _, s := range pos[1:] {
+			id, err := parseID(s)
+			if err != nil {
+				return err
+			}
+			sel.IDs = append(sel.IDs, id)
+		}
+		if (len(sel.IDs) == 0) == (sel.Status == "") {
+			return usageErrorf("usage: trackerd outbox %s ID... | -status S (one or the other)", pos[0])
+		}
+		if sel.Status != "" && sel.Status != store.OutboxPending && sel.Status != store.OutboxSent && sel.Status != store.OutboxFailed {
+			return usageErrorf("unknown status %q (pending, sent, failed)", sel.Status)
+		}
+		if pos[0] == "drop" {
+			_, st, err := a.loadStore(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			rows, err := st.DropOutbox(ctx, sel)
+			if err != nil {
+				return fmt.Errorf("outbox drop: %w", err)
+			}
+			for _, r := range rows {
+				fmt.Fprintf(a.stdout, "dropped %d\t%s\t%s\t%s\n", r.ID, r.Kind, r.Recipient, r.Status)
+			}
+			fmt.Fprintf(a.stdout, "dropped %d rows\n", len(rows))
+			return nil
+		}
+		e, err := a.openMail(ctx, false, false)
+		if err != nil {
+			return err
+		}
+		defer e.st.Close()
+		rows, err := e.st.RetryOutbox(ctx, sel)
+		if err != nil {
+			return fmt.Errorf("outbox retry: %w", err)
+		}
+		fmt.Fprintf(a.stdout, "queued %d rows again\n", len(rows))
+		if len(rows) > 0 {
+			sent := a.flushOutbox(ctx, e)
+			fmt.Fprintf(a.stdout, "sent %d\n", sent)
+		}
+		return nil
 	}
-	for _, r := range rows {
-		fmt.Fprintf(a.stdout, "%d\t%s\tissue=%d\t%s\t%s\tattempts=%d\t%s\n", r.ID, r.Kind, r.IssueID, r.Recipient, r.Status, r.Attempts, r.LastError)
-	}
-	return nil
+	return usageErrorf("usage: trackerd %s", outboxUsage)
 }

@@ -68,6 +68,7 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return &exitError{code: exitConfig, err: err}
 	}
+	defer notify.CloseSender(sender)
 	notifier := notify.New(st, cfg, sender, log)
 	env := &serveEnv{
 		cfg:      cfg,

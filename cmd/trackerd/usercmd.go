@@ -17,7 +17,7 @@ import (
 const userUsage = `user add ADDRESS [-name NAME] [-username U] [-roles user,admin]
        user list [-json] [-limit N]
        user show ADDRESS [-json]
-       user set ADDRESS [-name NAME] [-roles ROLES] [-password-file F]
+       user set ADDRESS [-name NAME] [-roles ROLES] [-password-file F] [-clear-bouncing]
        user address add|remove ADDRESS ALTERNATE`
 
 // knownRoles are the roles a user may have: "user" may write to the
@@ -32,6 +32,7 @@ func cmdUser(ctx context.Context, a *app, args []string) error {
 	passwordFile := fs.String("password-file", "", "set: read the web password from this file (first line)")
 	asJSON := fs.Bool("json", false, "print JSON (DESIGN §3 shape)")
 	limit := fs.Int("limit", 0, "list: print at most N users (0: all)")
+	clearBouncing := fs.Bool("clear-bouncing", false, "set: mail the address again (clear its bouncing mark and count)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -120,10 +121,22 @@ func cmdUser(ctx context.Context, a *app, args []string) error {
 		if *asJSON {
 			return writeJSON(a, web.NewUser(u))
 		}
-		fmt.Fprintf(a.stdout, "id:         %d\nusername:   %s\nname:       %s\naddress:    %s\nalternates: %s\nroles:      %s\npassword:   %s\nbouncing:   %t (%d bounces)\ncreated:    %s\n",
+		bounces, err := st.Bounces(ctx, u.ID, 5)
+		if err != nil {
+			return fmt.Errorf("user show: %w", err)
+		}
+		fmt.Fprintf(a.stdout, "id:         %d\nusername:   %s\nname:       %s\naddress:    %s\nalternates: %s\nroles:      %s\npassword:   %s\nbouncing:   %s\ncreated:    %s\n",
 			u.ID, u.Username, u.RealName, u.Address, strings.Join(u.Alternates, ", "),
-			strings.Join(u.Roles, ","), yesNo(u.PasswordHash != ""), u.Bouncing, u.BounceCount,
+			strings.Join(u.Roles, ","), yesNo(u.PasswordHash != ""), bouncingText(u),
 			u.Created.UTC().Format("2006-01-02T15:04:05Z07:00"))
+		for _, b := range bounces {
+			kind := "soft"
+			if b.Hard {
+				kind = "hard"
+			}
+			fmt.Fprintf(a.stdout, "bounce:     %s %s %s issue=%d inbound=%d %s\n", b.Created.UTC().Format("2006-01-02T15:04:05Z07:00"),
+				kind, orDash(b.Status), b.IssueID, b.InboundID, b.MessageID)
+		}
 		return nil
 
 	case "set":
@@ -153,6 +166,9 @@ func cmdUser(ctx context.Context, a *app, args []string) error {
 			}
 			if hash != "" {
 				u.PasswordHash = hash
+			}
+			if *clearBouncing {
+				u.Bouncing, u.BounceCount = false, 0
 			}
 			return tx.UpdateUser(ctx, u)
 		})
@@ -241,6 +257,31 @@ func writeJSON(a *app, v any) error {
 	enc := json.NewEncoder(a.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// bouncingText says whether mail to u bounces: "no", "no (1 hard bounce
+// in a row)", or "YES: 3 hard bounces in a row, no notifications are
+// sent (user set ADDRESS -clear-bouncing)".
+func bouncingText(u *store.User) string {
+	plural := "s"
+	if u.BounceCount == 1 {
+		plural = ""
+	}
+	switch {
+	case u.Bouncing:
+		return fmt.Sprintf("YES: %d hard bounce%s in a row; no notifications are sent until mail from the address comes in (or user set %s -clear-bouncing)",
+			u.BounceCount, plural, u.Address)
+	case u.BounceCount > 0:
+		return fmt.Sprintf("no (%d hard bounce%s in a row)", u.BounceCount, plural)
+	}
+	return "no"
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func yesNo(b bool) string {
