@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -141,17 +142,33 @@ func (g *Gateway) DeliverBatch(ctx context.Context, ms []Mail) ([]Result, error)
 func (g *Gateway) deliverParsed(ctx context.Context, ms []Mail, ps []parsed, start time.Time) ([]Result, error) {
 	rs := make([]Result, len(ms))
 	queued := false
-	err := g.st.Tx(ctx, func(tx *store.Tx) error {
-		queued = false
-		for i := range ms {
-			r, q, err := g.apply(ctx, tx, &ms[i], &ps[i], nil)
-			if err != nil {
-				return err
+	var err error
+	// Concurrent batches (two pollers, the listener's committers, several
+	// instances) can conflict on PostgreSQL: a deadlock when they create
+	// the same new senders in another order, a unique violation when both
+	// create one. The transaction is a function of ms alone, so it is run
+	// again, a few times, after a short random pause.
+	for attempt := 1; ; attempt++ {
+		err = g.st.Tx(ctx, func(tx *store.Tx) error {
+			queued = false
+			for i := range ms {
+				r, q, err := g.apply(ctx, tx, &ms[i], &ps[i], nil)
+				if err != nil {
+					return err
+				}
+				rs[i], queued = r, queued || q
 			}
-			rs[i], queued = r, queued || q
+			return nil
+		})
+		if err == nil || attempt == maxConflictAttempts || !store.Conflict(err) || ctx.Err() != nil {
+			break
 		}
-		return nil
-	})
+		g.log.Warn("transaction conflict, filing the batch again", "mails", len(ms), "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(1+rand.IntN(10*attempt)) * time.Millisecond):
+		}
+	}
 	if err != nil {
 		for i := range ms {
 			metrics.IngestErrors.WithLabelValues(metrics.Source(ms[i].Source)).Inc()
@@ -170,6 +187,10 @@ func (g *Gateway) deliverParsed(ctx context.Context, ms []Mail, ps []parsed, sta
 	}
 	return rs, nil
 }
+
+// maxConflictAttempts is how often a batch is run when concurrent
+// transactions conflict (store.Conflict).
+const maxConflictAttempts = 4
 
 // Reprocess runs the current parser and rules again on an archived mail
 // that was not filed (rejected, ignored, quarantined or failed) and

@@ -147,6 +147,54 @@ func TestConcurrentDuplicates(t *testing.T) {
 	})
 }
 
+// TestConcurrentNewSenders runs batches that create the same new senders
+// in opposite orders at once. On PostgreSQL that deadlocks or violates a
+// unique index now and then; the gateway must run such a batch again, not
+// fail it (a poller or the listener would otherwise answer a temporary
+// failure for nothing).
+func TestConcurrentNewSenders(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		g := newGateway(t, st, nil)
+		const senders, rounds = 8, 6
+		want := 0
+		for round := range rounds {
+			batches := make([][]Mail, 2)
+			for b := range batches {
+				for i := range senders {
+					who := i
+					if b == 1 {
+						who = senders - 1 - i
+					}
+					from := fmt.Sprintf("new%d.%d@example.org", round, who)
+					batches[b] = append(batches[b], testMail(from, "tracker@localhost",
+						fmt.Sprintf("From %d batch %d", who, b), fmt.Sprintf("r%d.b%d.s%d@x", round, b, who), "hello"))
+				}
+			}
+			var wg sync.WaitGroup
+			for _, batch := range batches {
+				wg.Go(func() {
+					if _, err := g.DeliverBatch(context.Background(), batch); err != nil {
+						t.Errorf("round %d: DeliverBatch: %v", round, err)
+					}
+				})
+			}
+			wg.Wait()
+			want += 2 * senders
+		}
+		issues, err := st.ListIssues(t.Context(), store.IssueFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		users, err := st.ListUsers(t.Context(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(issues) != want || len(users) != rounds*senders {
+			t.Errorf("%d issues and %d users; want %d and %d", len(issues), len(users), want, rounds*senders)
+		}
+	})
+}
+
 // TestNosyAndOutbox follows Roundup's nosy rules through the gateway.
 func TestNosyAndOutbox(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, st *store.Store) {

@@ -147,7 +147,7 @@ fi
 if ! as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
 	-o "-c listen_addresses='' -c unix_socket_directories='$dir' -c max_connections=200 \
 -c shared_buffers=128MB -c synchronous_commit=off \
--c log_min_messages=warning -c log_statement=none" start >/dev/null; then
+-c log_min_messages=warning -c log_statement=none ${TRACKERD_PG_OPTS:-}" start >/dev/null; then
 	log "the server did not start:"
 	cat "$dir/server.log" >&2 || true
 	exit 1

@@ -243,8 +243,11 @@ func splitList(s, sep string) []string {
 // statement it runs, and a group commit of a few hundred mails runs the
 // same few dozen statements over and over: preparing them once took
 // parsing off about a third of ingest CPU. The statements close with the
-// transaction. Used on SQLite only: on PostgreSQL a named prepare costs a
-// round trip that a one-mail transaction would not win back.
+// transaction. On PostgreSQL it also spares the server parsing and
+// planning each statement again for every mail of a group commit (the
+// listener's PostgreSQL ingest went from about 520 to 740 mails/s with
+// it); lib/pq needs two round trips for an unprepared statement with
+// arguments anyway, so a one-mail transaction loses little.
 type preparedTx struct {
 	tx    *sql.Tx
 	stmts map[string]*sql.Stmt

@@ -128,6 +128,22 @@ func isUniqueViolation(err error) bool {
 	return pq.As(err, pqerror.UniqueViolation) != nil
 }
 
+// Conflict reports whether err is a conflict between concurrent
+// transactions that running the whole transaction again resolves: a
+// deadlock or serialization failure on PostgreSQL, or a unique violation
+// (two transactions creating the same new user at once: the loser's insert
+// waits for the winner's commit and then fails; run again, it finds the
+// row). Only a caller whose transaction is safe to repeat from the start
+// may retry on it.
+func Conflict(err error) bool {
+	if err == nil {
+		return false
+	}
+	return isUniqueViolation(err) ||
+		pq.As(err, pqerror.TRDeadlockDetected) != nil ||
+		pq.As(err, pqerror.TRSerializationFailure) != nil
+}
+
 // ftsPrefix bounds how much of a message PostgreSQL indexes: to_tsvector
 // fails on text whose lexemes exceed 1 MB, and a failed index update would
 // refuse the mail. 100,000 characters keep any text well below that.

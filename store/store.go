@@ -282,8 +282,11 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 		return fmt.Errorf("store: begin: %w", err)
 	}
 	tx := &Tx{conn: conn{q: sqlTx, d: s.d, timeout: s.timeout}, tx: sqlTx}
+	// Statements are prepared once per transaction: a group commit runs the
+	// same twenty-odd statements for every mail of its batch, and
+	// PostgreSQL then parses and plans each once, not once per mail.
+	tx.q = &preparedTx{tx: sqlTx, stmts: map[string]*sql.Stmt{}}
 	if s.d == sqliteDialect {
-		tx.q = &preparedTx{tx: sqlTx, stmts: map[string]*sql.Stmt{}}
 		tx.fts = &ftsPending{}
 	}
 	defer func() {
