@@ -111,6 +111,9 @@ func (c *conn) CreateIssue(ctx context.Context, is *Issue) error {
 		if c.fts != nil {
 			c.fts.issue(id)
 		}
+		if len(kws) == 0 {
+			return nil // a new issue has no keyword rows to replace
+		}
 		return c.setKeywords(ctx, id, kws)
 	})
 	if err != nil {

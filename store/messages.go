@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -223,6 +224,49 @@ func (c *conn) AddChange(ctx context.Context, ch *Change) error {
 		return fail("add change", err)
 	}
 	ch.ID, ch.At = id, at
+	return nil
+}
+
+// AddChanges appends chs to their issues' journals in one statement, in
+// the order given, and sets each one's ID and At (which defaults to now):
+// what AddChange does for each, with one round trip for all.
+func (c *conn) AddChanges(ctx context.Context, chs []*Change) error {
+	switch len(chs) {
+	case 0:
+		return nil
+	case 1:
+		return c.AddChange(ctx, chs[0])
+	}
+	var a args
+	vals := make([]string, len(chs))
+	ats := make([]time.Time, len(chs))
+	for i, ch := range chs {
+		ats[i] = orNow(ch.At)
+		vals[i] = "(" + a.add(ch.IssueID) + ", " + a.add(nullID(ch.MessageID)) + ", " + a.add(nullID(ch.ActorID)) + ", " +
+			a.add(c.d.tm(ats[i])) + ", " + a.add(ch.Property) + ", " + a.add(ch.Old) + ", " + a.add(ch.New) + ")"
+	}
+	ids := make([]int64, 0, len(chs))
+	err := c.each(ctx, `INSERT INTO changes (issue_id, message_id, actor_id, at, property, old_value, new_value) VALUES `+
+		strings.Join(vals, ", ")+` RETURNING id`, a, func(rows *sql.Rows) error {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		ids = append(ids, id)
+		return nil
+	})
+	if err == nil && len(ids) != len(chs) {
+		err = fmt.Errorf("%d ids returned for %d rows", len(ids), len(chs))
+	}
+	if err != nil {
+		return fail("add changes", err)
+	}
+	// Both databases number the rows of one INSERT in the order of its
+	// VALUES; RETURNING need not list them in that order.
+	slices.Sort(ids)
+	for i, ch := range chs {
+		ch.ID, ch.At = ids[i], ats[i]
+	}
 	return nil
 }
 

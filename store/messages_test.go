@@ -181,3 +181,44 @@ func TestChanges(t *testing.T) {
 		}
 	})
 }
+
+// TestAddChanges: one statement writes a mail's changes in order, with
+// the same rows AddChange would write, on both stores.
+func TestAddChanges(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		u := mustUser(t, s, "alice@example.org")
+		is := mustIssue(t, s, "Journal", u.ID)
+		m := mustMessage(t, s, is.ID, u.ID, "<j@x>", "/status resolved")
+		t0 := time.Date(2026, 7, 8, 9, 10, 11, 0, time.UTC)
+		chs := []*store.Change{
+			{IssueID: is.ID, MessageID: m.ID, ActorID: u.ID, At: t0, Property: "status", Old: "unread", New: "resolved"},
+			{IssueID: is.ID, ActorID: u.ID, At: t0, Property: "keyword", New: "+a -b"},
+			{IssueID: is.ID, Property: "nosy", New: "+bob"}, // by the system, now
+		}
+		err := s.Tx(ctx, func(tx *store.Tx) error {
+			if err := tx.AddChanges(ctx, nil); err != nil {
+				return err
+			}
+			return tx.AddChanges(ctx, chs)
+		})
+		if err != nil {
+			t.Fatalf("AddChanges: %v", err)
+		}
+		if chs[2].At.IsZero() || time.Since(chs[2].At) > time.Minute {
+			t.Errorf("zero At became %v, want now", chs[2].At)
+		}
+		got, err := s.Changes(ctx, is.ID)
+		if err != nil || len(got) != 3 {
+			t.Fatalf("Changes = %+v, %v", got, err)
+		}
+		for i := range chs {
+			if got[i] != *chs[i] {
+				t.Errorf("Changes[%d] = %+v, want %+v", i, got[i], *chs[i])
+			}
+		}
+		if !(chs[0].ID < chs[1].ID && chs[1].ID < chs[2].ID) {
+			t.Errorf("ids %d, %d, %d not in the order given", chs[0].ID, chs[1].ID, chs[2].ID)
+		}
+	})
+}

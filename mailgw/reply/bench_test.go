@@ -102,3 +102,14 @@ func BenchmarkStripHTML(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSplitSmtpSource is the body postfix's smtp-source sends (and
+// BenchmarkSMTPListener imitates): 51 lines of 78 "X". Split runs on every
+// mail the listener files, so this is its cost per mail there.
+func BenchmarkSplitSmtpSource(b *testing.B) {
+	body := strings.Repeat(strings.Repeat("X", 78)+"\n", 51)
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		Split(body)
+	}
+}

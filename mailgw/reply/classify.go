@@ -62,6 +62,9 @@ func isInvisible(r rune) bool {
 // become ' ', invisible characters go, runs of spaces shrink to one, and
 // the ends are trimmed. The body itself is never changed.
 func matchForm(s string) string {
+	if plainForm(s) {
+		return s // the common case: nothing to change, no copy
+	}
 	var b strings.Builder
 	b.Grow(len(s))
 	space := false
@@ -80,6 +83,21 @@ func matchForm(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// plainForm reports whether s is its own match form: printable ASCII
+// with single spaces between words and none at the ends.
+func plainForm(s string) bool {
+	if s == "" || s[0] == ' ' || s[len(s)-1] == ' ' {
+		return s == ""
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < ' ' || c > '~' || (c == ' ' && s[i+1] == ' ') {
+			return false
+		}
+	}
+	return true
 }
 
 // isQuote reports a ">"-quoted line ("> text", ">text", "  > text").
@@ -149,12 +167,21 @@ func buildHeaderKeys() map[string]byte {
 // ("From: x", "*Sent:* y", "**Von:** z"), or 0.
 func headerField(m string) byte {
 	t := strings.TrimLeft(m, " \t*_")
-	i := strings.IndexAny(t, ":：")
+	i := firstColon(t[:min(len(t), 40+len("："))])
 	if i <= 0 || i > 40 {
 		return 0
 	}
 	key := strings.ToLower(strings.Trim(t[:i], " \t*_"))
 	return headerKeys[key]
+}
+
+// firstColon is strings.IndexAny(s, ":：") without its rune loop.
+func firstColon(s string) int {
+	i := strings.IndexByte(s, ':')
+	if j := strings.Index(s, "："); j >= 0 && (i < 0 || j < i) {
+		i = j
+	}
+	return i
 }
 
 // Client sign-offs (email_reply_trimmer's SignatureMatcher, made stricter
@@ -166,30 +193,32 @@ var (
 	excuseRe   = regexp.MustCompile(`^(?:please |pls |and )?(?:excuse|pardon|forgive|sorry|apologies)`)
 	// mobileRes are tried only on lines that contain need (one of the
 	// "|"-separated words), which keeps unanchored patterns off most lines.
+	// prefix, when set, is the literal the anchored pattern starts with:
+	// a line without it cannot match, so the pattern is not run.
 	mobileRes = []struct {
-		need string
-		re   *regexp.Regexp
+		need, prefix string
+		re           *regexp.Regexp
 	}{
-		{"mobile|phone|cell|iphone|ipad|android|blackberry|tablet", regexp.MustCompile(`^(?:\S+ ){0,2}(?:from|via) (?:my |a |an )?(?:mobile|phone|cell|cellphone|smartphone|iphone|ipad|android|blackberry|tablet)(?: device| phone)?\.?$`)},
-		{"", regexp.MustCompile(`^from my (?:iphone|ipad|ipod|android|blackberry|mobile|phone|cell|samsung|galaxy|htc|nokia|sony|motorola|pixel|huawei|xiaomi|oneplus|lg|tablet)\b.{0,20}$`)},
-		{"", regexp.MustCompile(`^get (?:\[)?outlook for (?:ios|android)`)},
-		{"", regexp.MustCompile(`^envoy[ée] (?:depuis|de|à partir de|avec) .{1,60}$`)},
-		{"", regexp.MustCompile(`^von meine[mnr]? .{1,60} gesendet\.?$`)},
-		{"", regexp.MustCompile(`^diese nachricht wurde von .{1,80} gesendet\.?$`)},
-		{"", regexp.MustCompile(`^gesendet (?:von|mit|vom|über) .{1,60}$`)},
-		{"", regexp.MustCompile(`^(?:verzonden|verstuurd) (?:met|vanaf|van|via) .{1,60}$`)},
-		{"", regexp.MustCompile(`^enviad[oa] (?:desde|de|do|da|a partir d[oe]|via|con|pelo|com) .{1,60}$`)},
-		{"", regexp.MustCompile(`^inviato da .{1,60}$`)},
-		{"", regexp.MustCompile(`^skickat från .{1,60}$`)},
-		{"", regexp.MustCompile(`^sendt fra .{1,60}$`)},
-		{"", regexp.MustCompile(`^wysłane (?:z|ze|przy użyciu) .{1,60}$`)},
-		{"", regexp.MustCompile(`^отправлено (?:с|из|со) .{1,60}$`)},
-		{"", regexp.MustCompile(`^lähetetty .{1,60}$`)},
-		{"", regexp.MustCompile(`^odesláno z .{1,60}$`)},
-		{"gönderildi", regexp.MustCompile(`^.{1,40}(?:'(?:dan|den|tan|ten)|’(?:dan|den|tan|ten)) gönderildi\.?$`)},
-		{"我的", regexp.MustCompile(`^(?:从|從)我的.{0,30}(?:发送|傳送|發送)$`)},
-		{"から送信", regexp.MustCompile(`^.{1,30}から送信(?:しました)?$`)},
-		{"에서 보냄", regexp.MustCompile(`^.{1,30}에서 보냄$`)},
+		{"mobile|phone|cell|iphone|ipad|android|blackberry|tablet", "", regexp.MustCompile(`^(?:\S+ ){0,2}(?:from|via) (?:my |a |an )?(?:mobile|phone|cell|cellphone|smartphone|iphone|ipad|android|blackberry|tablet)(?: device| phone)?\.?$`)},
+		{"", "from my ", regexp.MustCompile(`^from my (?:iphone|ipad|ipod|android|blackberry|mobile|phone|cell|samsung|galaxy|htc|nokia|sony|motorola|pixel|huawei|xiaomi|oneplus|lg|tablet)\b.{0,20}$`)},
+		{"", "get ", regexp.MustCompile(`^get (?:\[)?outlook for (?:ios|android)`)},
+		{"", "envoy", regexp.MustCompile(`^envoy[ée] (?:depuis|de|à partir de|avec) .{1,60}$`)},
+		{"", "von meine", regexp.MustCompile(`^von meine[mnr]? .{1,60} gesendet\.?$`)},
+		{"", "diese nachricht wurde von ", regexp.MustCompile(`^diese nachricht wurde von .{1,80} gesendet\.?$`)},
+		{"", "gesendet ", regexp.MustCompile(`^gesendet (?:von|mit|vom|über) .{1,60}$`)},
+		{"", "ver", regexp.MustCompile(`^(?:verzonden|verstuurd) (?:met|vanaf|van|via) .{1,60}$`)},
+		{"", "enviad", regexp.MustCompile(`^enviad[oa] (?:desde|de|do|da|a partir d[oe]|via|con|pelo|com) .{1,60}$`)},
+		{"", "inviato da ", regexp.MustCompile(`^inviato da .{1,60}$`)},
+		{"", "skickat från ", regexp.MustCompile(`^skickat från .{1,60}$`)},
+		{"", "sendt fra ", regexp.MustCompile(`^sendt fra .{1,60}$`)},
+		{"", "wysłane ", regexp.MustCompile(`^wysłane (?:z|ze|przy użyciu) .{1,60}$`)},
+		{"", "отправлено ", regexp.MustCompile(`^отправлено (?:с|из|со) .{1,60}$`)},
+		{"", "lähetetty ", regexp.MustCompile(`^lähetetty .{1,60}$`)},
+		{"", "odesláno z ", regexp.MustCompile(`^odesláno z .{1,60}$`)},
+		{"gönderildi", "", regexp.MustCompile(`^.{1,40}(?:'(?:dan|den|tan|ten)|’(?:dan|den|tan|ten)) gönderildi\.?$`)},
+		{"我的", "", regexp.MustCompile(`^(?:从|從)我的.{0,30}(?:发送|傳送|發送)$`)},
+		{"から送信", "", regexp.MustCompile(`^.{1,30}から送信(?:しました)?$`)},
+		{"에서 보냄", "", regexp.MustCompile(`^.{1,30}에서 보냄$`)},
 	}
 )
 
@@ -199,19 +228,25 @@ func isMobile(m string) bool {
 	if m == "" || utf8.RuneCountInString(m) > 120 {
 		return false
 	}
-	if sub := sentFromRe.FindStringSubmatch(m); sub != nil {
+	if !strings.HasPrefix(strings.TrimLeft(m, "(<["), "sent ") {
+		// sentFromRe cannot match: skip it.
+	} else if sub := sentFromRe.FindStringSubmatch(m); sub != nil {
 		device, rest := splitClause(sub[1])
 		if len(strings.Fields(device)) > 8 {
 			return false
 		}
 		return rest == "" || excuseRe.MatchString(rest)
 	}
-	if len(strings.Fields(m)) > 12 {
-		return false
-	}
+	fields := -1 // counted when a pattern is to run
+	ascii := isASCII(m)
 	for _, p := range mobileRes {
-		if p.need != "" && !containsAny(m, p.need) {
+		if (p.prefix != "" && !strings.HasPrefix(m, p.prefix)) || (p.need != "" && (ascii && !isASCII(p.need) || !containsAny(m, p.need))) {
 			continue
+		}
+		if fields < 0 {
+			if fields = countFields(m); fields > 12 {
+				return false
+			}
 		}
 		if p.re.MatchString(m) {
 			return true
@@ -220,9 +255,39 @@ func isMobile(m string) bool {
 	return false
 }
 
+// isASCII reports whether s is all ASCII (then it cannot contain a
+// non-ASCII word).
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// countFields is len(strings.Fields(s)) without the slice.
+func countFields(s string) int {
+	n, in := 0, false
+	for _, r := range s {
+		sp := unicode.IsSpace(r)
+		if !sp && !in {
+			n++
+		}
+		in = !sp
+	}
+	return n
+}
+
 // containsAny reports whether s contains one of the "|"-separated words.
 func containsAny(s, words string) bool {
-	for w := range strings.SplitSeq(words, "|") {
+	for words != "" {
+		w := words
+		if i := strings.IndexByte(words, '|'); i >= 0 {
+			w, words = words[:i], words[i+1:]
+		} else {
+			words = ""
+		}
 		if strings.Contains(s, w) {
 			return true
 		}
@@ -264,6 +329,14 @@ var markerRes = []*regexp.Regexp{
 
 // isMarker reports a marker line; m is the match form, lower-cased.
 func isMarker(m string) bool {
+	// Cheap tests of what each pattern needs: the first "--", the second
+	// a phrase starting with one of these letters after ">* ".
+	t := strings.TrimLeft(m, ">* ")
+	if !strings.Contains(m, "--") {
+		if r, _ := utf8.DecodeRuneInString(t); !strings.ContainsRune("bdicavн転", r) {
+			return false
+		}
+	}
 	for _, re := range markerRes {
 		if re.MatchString(m) {
 			return true

@@ -30,6 +30,7 @@ package reply
 import (
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Result is a body split into the new text and what was cut from it.
@@ -196,7 +197,7 @@ func (a *analysis) classify(force []kind) {
 func (a *analysis) joinAttributions() {
 	n := len(a.lines)
 	for i := 0; i < n; i++ {
-		if a.kinds[i] != kText || a.ms[i] == "" || endsSentence(a.ms[i]) || !joinAnchorRe.MatchString(a.ms[i]) {
+		if a.kinds[i] != kText || a.ms[i] == "" || !joinAnchorStart(a.ms[i]) || endsSentence(a.ms[i]) || !joinAnchorRe.MatchString(a.ms[i]) {
 			continue
 		}
 		joined := a.ms[i]
@@ -223,6 +224,13 @@ func (a *analysis) joinAttributions() {
 			}
 		}
 	}
+}
+
+// joinAnchorStart is a cheap test of what joinAnchorRe needs: after
+// "-*> ", one of its words' first letters or a digit.
+func joinAnchorStart(m string) bool {
+	r, _ := utf8.DecodeRuneInString(strings.TrimLeft(m, "-*> "))
+	return strings.ContainsRune("OLAEIDWV在於", r) || unicode.IsDigit(r)
 }
 
 // codeFences marks the lines inside closed ``` fences (nil if there are
