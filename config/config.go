@@ -115,6 +115,10 @@ type SMTP struct {
 	// concurrency (Postfix's default destination concurrency is 20).
 	// Default 20.
 	MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
+	// MaxConnectionsPerIPMinute is the most new connections one IP
+	// address may open in a minute (a sliding window); more are
+	// answered 421 and closed. Default 120.
+	MaxConnectionsPerIPMinute int `toml:"max_connections_per_ip_minute"`
 }
 
 // Poll is one [[poll]] entry: a mailbox polled over IMAP or POP3. Keys a
@@ -206,6 +210,19 @@ type MailGW struct {
 	// MaxNewIssuesPerSenderHour caps the issues one sender may open per
 	// hour. Default 20.
 	MaxNewIssuesPerSenderHour int `toml:"max_new_issues_per_sender_hour"`
+	// AuthservID is the authserv-id of the Authentication-Results header
+	// the SMTP listener adds to the mail it checks (RFC 8601). Default
+	// "" = the tracker address's domain.
+	AuthservID string `toml:"authserv_id"`
+	// DNSServer is the host:port of the DNS server asked for SPF, DKIM
+	// and DMARC records; "" uses the system's resolver. Default "".
+	DNSServer string `toml:"dns_server"`
+	// LoopMaxMails is the loop breaker: more than this many mails from
+	// one sender to one issue within LoopWindow are quarantined,
+	// whatever their headers say. Default 10.
+	LoopMaxMails int `toml:"loop_max_mails"`
+	// LoopWindow is the loop breaker's window. Default 10m.
+	LoopWindow Duration `toml:"loop_window"`
 }
 
 // Nosy is the [nosy] table: who joins nosy lists and who gets mail.
@@ -342,14 +359,15 @@ func Default() *Config {
 			SQLiteSynchronous: "full",
 		},
 		SMTP: SMTP{
-			Listen:              "127.0.0.1:2525",
-			MaxMessageBytes:     26214400,
-			MaxRecipients:       50,
-			ReadTimeout:         Duration(60 * time.Second),
-			WriteTimeout:        Duration(60 * time.Second),
-			MaxLineLength:       2000,
-			MaxConnections:      100,
-			MaxConnectionsPerIP: 20,
+			Listen:                    "127.0.0.1:2525",
+			MaxMessageBytes:           26214400,
+			MaxRecipients:             50,
+			ReadTimeout:               Duration(60 * time.Second),
+			WriteTimeout:              Duration(60 * time.Second),
+			MaxLineLength:             2000,
+			MaxConnections:            100,
+			MaxConnectionsPerIP:       20,
+			MaxConnectionsPerIPMinute: 120,
 		},
 		MailGW: MailGW{
 			UnknownSender:             "create",
@@ -362,6 +380,8 @@ func Default() *Config {
 			Trust:                     "any",
 			TrustedAuthservIDs:        []string{},
 			MaxNewIssuesPerSenderHour: 20,
+			LoopMaxMails:              10,
+			LoopWindow:                Duration(10 * time.Minute),
 		},
 		Nosy: Nosy{
 			AddAuthor:          "yes",

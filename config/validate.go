@@ -105,6 +105,7 @@ func (c *Config) validate(ve *ValidationError) {
 	v.atLeast("smtp.max_line_length", int64(m.MaxLineLength), 1000)
 	v.atLeast("smtp.max_connections", int64(m.MaxConnections), 1)
 	v.atLeast("smtp.max_connections_per_ip", int64(m.MaxConnectionsPerIP), 1)
+	v.atLeast("smtp.max_connections_per_ip_minute", int64(m.MaxConnectionsPerIPMinute), 1)
 	if (m.TLSCert == "") != (m.TLSKey == "") {
 		missing, set := "tls_key", "tls_cert"
 		if m.TLSCert == "" {
@@ -136,6 +137,18 @@ func (c *Config) validate(ve *ValidationError) {
 		}
 	}
 	v.atLeast("mailgw.max_new_issues_per_sender_hour", int64(g.MaxNewIssuesPerSenderHour), 1)
+	if g.AuthservID != "" && strings.ContainsFunc(g.AuthservID, isSpace) {
+		ve.add("mailgw.authserv_id", "a host name, or empty for the tracker's domain", "invalid authserv-id %q", g.AuthservID)
+	}
+	if g.DNSServer != "" {
+		if _, _, err := net.SplitHostPort(g.DNSServer); err != nil {
+			ve.add("mailgw.dns_server", `host:port, e.g. "127.0.0.1:53", or empty for the system's resolver`, "%v", err)
+		}
+	}
+	v.atLeast("mailgw.loop_max_mails", int64(g.LoopMaxMails), 1)
+	if time.Duration(g.LoopWindow) < time.Second {
+		ve.add("mailgw.loop_window", `a duration such as "10m"`, "must be at least 1s")
+	}
 
 	n := c.Nosy
 	v.oneOf("nosy.add_author", n.AddAuthor, "yes", "new", "no")

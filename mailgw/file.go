@@ -1,10 +1,12 @@
 package mailgw
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,6 +37,12 @@ type filing struct {
 	// its current value), which turns off the reopen rule.
 	statusSet bool
 	queued    bool // outbox rows were written
+	// dropped says which changes of an unauthenticated mail were not
+	// applied, and why (trust.go).
+	dropped string
+
+	recipUsers []*store.User         // the users recipients found, for newNosy
+	newNosy    map[int64]*store.User // a new issue's nosy list as updateNosy made it; nil: read it
 }
 
 // change is one property change, for the journal and the notification.
@@ -75,7 +83,13 @@ func (f *filing) file(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	if err := f.checkLimits(ctx); err != nil { // limits.go
+		return Result{}, err
+	}
 	if route.action == actionSubscribe || route.action == actionUnsubscribe {
+		if res, refused, err := f.refuseSubscription(ctx, route); refused { // trust.go
+			return res, err
+		}
 		return f.subscription(ctx, route)
 	}
 
@@ -99,6 +113,9 @@ func (f *filing) file(ctx context.Context) (Result, error) {
 	if len(props) > 0 && cfg.SubjectSuffixParsing == SubjectLoose && f.checkProps(props) != nil {
 		props, title = nil, subj.TitleWithSuffix
 	}
+	if props, cmds, err = f.untrusted(ctx, props, cmds); err != nil { // trust.go
+		return Result{}, err
+	}
 
 	if f.issue == nil {
 		if strings.TrimSpace(title) == "" {
@@ -110,7 +127,7 @@ func (f *filing) file(ctx context.Context) (Result, error) {
 	} else {
 		f.old = *f.issue
 		f.old.Keywords = append([]string(nil), f.issue.Keywords...)
-		if cfg.SubjectUpdatesTitle && title != "" && title != f.issue.Title {
+		if cfg.SubjectUpdatesTitle && f.p.authed && title != "" && title != f.issue.Title {
 			f.set("title", f.issue.Title, title)
 			f.issue.Title = title
 		}
@@ -128,7 +145,7 @@ func (f *filing) file(ctx context.Context) (Result, error) {
 
 	hasMessage := content != "" || len(sub.Files) > 0
 	schema := &f.g.cfg.Schema
-	if !f.isNew && hasMessage && !f.statusSet &&
+	if !f.isNew && hasMessage && !f.statusSet && f.p.authed &&
 		(f.issue.Status == schema.DefaultStatus || contains(schema.ClosedStatuses, f.issue.Status)) &&
 		f.issue.Status != schema.ReopenStatus {
 		// Roundup's status rule: a message reopens an unread or closed issue.
@@ -174,11 +191,12 @@ func (f *filing) file(ctx context.Context) (Result, error) {
 		msgID = msg.ID
 	}
 	f.nosyNote()
+	chs := make([]*store.Change, 0, len(f.changes))
 	for _, c := range f.changes {
-		ch := &store.Change{IssueID: f.issue.ID, MessageID: msgID, ActorID: author.ID, At: f.now, Property: c.prop, Old: c.old, New: c.new}
-		if err := f.tx.AddChange(ctx, ch); err != nil {
-			return Result{}, err
-		}
+		chs = append(chs, &store.Change{IssueID: f.issue.ID, MessageID: msgID, ActorID: author.ID, At: f.now, Property: c.prop, Old: c.old, New: c.new})
+	}
+	if err := f.tx.AddChanges(ctx, chs); err != nil { // one statement for all
+		return Result{}, err
 	}
 	if err := f.updateNosy(ctx); err != nil {
 		return Result{}, err
@@ -192,7 +210,7 @@ func (f *filing) file(ctx context.Context) (Result, error) {
 	if err := f.clearBouncing(ctx); err != nil { // mail from the address got through
 		return Result{}, err
 	}
-	return Result{Status: store.InboundFiled, IssueID: f.issue.ID, MsgID: msgID}, nil
+	return Result{Status: store.InboundFiled, Reason: f.dropped, IssueID: f.issue.ID, MsgID: msgID}, nil
 }
 
 // findAuthor finds or creates the author: Resent-From (unless
@@ -413,6 +431,13 @@ func applies(v string, newIssue bool) bool {
 // queueErrorReply queues one reply to the sender of a rejected mail,
 // never to an automatic or null sender. It reports whether it did.
 func (g *Gateway) queueErrorReply(ctx context.Context, tx *store.Tx, m *Mail, p *parsed, inboundID int64, problem string) (bool, error) {
+	return g.queueReply(ctx, tx, m, p, inboundID, problem, false)
+}
+
+// queueReply queues one reply to the sender of a mail; filed says that the
+// mail was filed and only some of what it asked for was not done (the
+// reply then says so, and does not return the mail).
+func (g *Gateway) queueReply(ctx context.Context, tx *store.Tx, m *Mail, p *parsed, inboundID int64, problem string, filed bool) (bool, error) {
 	if m.NullSender || p.sub == nil || p.sub.Class != Normal {
 		return false, nil
 	}
@@ -426,7 +451,7 @@ func (g *Gateway) queueErrorReply(ctx context.Context, tx *store.Tx, m *Mail, p 
 	if !strings.Contains(to, "@") || g.addr.isTracker(to) {
 		return false, nil
 	}
-	payload, err := json.Marshal(notify.ReplyPayload{InboundID: inboundID, Subject: p.sub.Subject, Problem: problem, InReplyTo: p.messageID})
+	payload, err := json.Marshal(notify.ReplyPayload{InboundID: inboundID, Subject: p.sub.Subject, Problem: problem, InReplyTo: p.messageID, Filed: filed})
 	if err != nil {
 		return false, err
 	}
@@ -439,6 +464,9 @@ func (g *Gateway) queueErrorReply(ctx context.Context, tx *store.Tx, m *Mail, p 
 // updateNosy applies the nosy rules (package nosy) and the explicit nosy
 // changes of this mail.
 func (f *filing) updateNosy(ctx context.Context) error {
+	if !f.p.authed { // trust.go: an unauthenticated mail subscribes nobody
+		return nil
+	}
 	recips, err := f.recipients(ctx)
 	if err != nil {
 		return err
@@ -447,6 +475,19 @@ func (f *filing) updateNosy(ctx context.Context) error {
 	if f.assignee != nil {
 		assignee = &nosy.Person{ID: f.assignee.ID, Address: f.assignee.Address}
 	}
+	// A new issue's nosy list is exactly who is added here: newNosy keeps
+	// it for queueNotifications, which then need not read it back.
+	var known map[int64]*store.User
+	if f.isNew {
+		known = map[int64]*store.User{f.author.ID: f.author}
+		for i := range f.recipUsers {
+			known[f.recipUsers[i].ID] = f.recipUsers[i]
+		}
+		if f.assignee != nil {
+			known[f.assignee.ID] = f.assignee
+		}
+		f.newNosy = map[int64]*store.User{}
+	}
 	for _, p := range nosy.Joiners(f.g.rules, f.isNew, person(f.author), recips, assignee) {
 		if _, drop := f.nosyDrop[p.ID]; drop {
 			continue
@@ -454,16 +495,27 @@ func (f *filing) updateNosy(ctx context.Context) error {
 		if _, err := f.tx.AddNosy(ctx, f.issue.ID, p.ID); err != nil {
 			return err
 		}
+		if f.newNosy != nil {
+			if u := known[p.ID]; u != nil {
+				f.newNosy[p.ID] = u
+			} else {
+				f.newNosy = nil // not expected: read the list back instead
+			}
+		}
 	}
-	for id := range f.nosyAdd {
+	for id, u := range f.nosyAdd {
 		if _, err := f.tx.AddNosy(ctx, f.issue.ID, id); err != nil {
 			return err
+		}
+		if f.newNosy != nil {
+			f.newNosy[id] = u
 		}
 	}
 	for id := range f.nosyDrop {
 		if _, err := f.tx.RemoveNosy(ctx, f.issue.ID, id); err != nil {
 			return err
 		}
+		delete(f.newNosy, id)
 	}
 	return nil
 }
@@ -485,6 +537,7 @@ func (f *filing) recipients(ctx context.Context) ([]nosy.Person, error) {
 				return nil, err
 			}
 			out = append(out, person(u))
+			f.recipUsers = append(f.recipUsers, u)
 		}
 	}
 	return out, nil
@@ -499,13 +552,23 @@ func (f *filing) queueNotifications(ctx context.Context, msgID int64) error {
 	if f.g.opts.Quiet || (msgID == 0 && len(f.changes) == 0) {
 		return nil
 	}
-	members, err := f.tx.Nosy(ctx, f.issue.ID)
-	if err != nil {
-		return err
-	}
-	nosyList := make([]nosy.Person, 0, len(members))
-	for i := range members {
-		nosyList = append(nosyList, person(&members[i]))
+	var nosyList []nosy.Person
+	if f.newNosy != nil {
+		// A new issue: its list is what updateNosy added, ordered by id
+		// as store.Nosy returns it.
+		for _, u := range f.newNosy {
+			nosyList = append(nosyList, person(u))
+		}
+		slices.SortFunc(nosyList, func(a, b nosy.Person) int { return cmp.Compare(a.ID, b.ID) })
+	} else {
+		members, err := f.tx.Nosy(ctx, f.issue.ID)
+		if err != nil {
+			return err
+		}
+		nosyList = make([]nosy.Person, 0, len(members))
+		for i := range members {
+			nosyList = append(nosyList, person(&members[i]))
+		}
 	}
 	got := map[string]bool{}
 	for _, l := range [][]Address{f.p.sub.To, f.p.sub.Cc} {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/trackerd/trackerd/config"
 	"github.com/trackerd/trackerd/internal/metrics"
+	"github.com/trackerd/trackerd/mailgw/auth"
 	"github.com/trackerd/trackerd/nosy"
 	"github.com/trackerd/trackerd/store"
 )
@@ -44,6 +45,10 @@ type Mail struct {
 	// source's own keys (the listener's conn_id and remote); nil means
 	// the gateway's logger.
 	Log *slog.Logger
+	// Auth is the SMTP listener's own verdict on the sender (trust.go);
+	// it is archived as the mail's first Authentication-Results field.
+	// nil: the trusted hosts' Authentication-Results fields are read.
+	Auth *auth.Verdict
 }
 
 // Result is what became of one mail.
@@ -212,7 +217,9 @@ func (g *Gateway) Reprocess(ctx context.Context, inboundID int64) (Result, error
 		if in.EnvelopeFrom == nullPath { // see apply
 			m.EnvelopeFrom, m.NullSender = "", true
 		}
+		g.unarchive(&m) // trust.go
 		p := g.parse(&m)
+		p.release = in.Status == store.InboundQuarantined // limits.go
 		res, queued, err = g.apply(ctx, tx, &m, &p, in)
 		return err
 	})
@@ -242,6 +249,11 @@ type parsed struct {
 	err       error     // Parse failed: the mail is rejected
 	messageID string    // "<id>": the Message-ID, or one made from the raw bytes' hash
 	text      *bodyText // the text work of filing; nil when the mail will not be filed
+	// authed: the mail may change things (trust.go); why says why not.
+	authed bool
+	why    string
+	// release: a quarantined mail released by Reprocess (limits.go).
+	release bool
 }
 
 func (g *Gateway) parse(m *Mail) parsed {
@@ -257,6 +269,7 @@ func (g *Gateway) parse(m *Mail) parsed {
 	if p.err == nil && p.sub != nil && p.sub.Class == Normal {
 		p.text = g.prepareText(p.sub)
 	}
+	g.judge(m, &p)
 	return p
 }
 
@@ -286,7 +299,7 @@ func (g *Gateway) apply(ctx context.Context, tx *store.Tx, m *Mail, p *parsed, i
 			Source:       m.Source,
 			EnvelopeFrom: from,
 			EnvelopeTo:   m.Recipients,
-			Raw:          m.Raw,
+			Raw:          g.archived(m),
 			MessageID:    p.messageID,
 			Status:       store.InboundReceived,
 		}
@@ -320,9 +333,12 @@ func (g *Gateway) apply(ctx context.Context, tx *store.Tx, m *Mail, p *parsed, i
 			return err
 		})
 		var rej *rejection
+		var q *quarantine
 		switch {
 		case errors.As(err, &rej):
 			res, queued = Result{Status: store.InboundRejected, Reason: rej.reason}, false
+		case errors.As(err, &q):
+			res, queued = Result{Status: store.InboundQuarantined, Reason: q.reason}, false
 		case err != nil:
 			return Result{}, false, err
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/trackerd/trackerd/internal/metrics"
+	"github.com/trackerd/trackerd/mailgw/auth"
 	"github.com/trackerd/trackerd/store"
 )
 
@@ -40,6 +41,10 @@ type Listener struct {
 	gate   gate
 	commit *committer
 	connID atomic.Uint64
+	// auth checks senders (trust.go); nil when mailgw.trust is "any".
+	auth *auth.Checker
+	// rate is smtp.max_connections_per_ip_minute (limits.go).
+	rate *connRate
 	// ctx is for the store work of sessions: it outlives the first
 	// signal, so that mails in flight during the drain are filed.
 	ctx context.Context
@@ -57,6 +62,8 @@ func NewListener(gw *Gateway, log *slog.Logger) (*Listener, error) {
 		source: "smtp",
 		limits: connLimits{max: c.MaxConnections, perIP: c.MaxConnectionsPerIP},
 		ctx:    context.Background(),
+		auth:   gw.checker(),
+		rate:   newConnRate(c.MaxConnectionsPerIPMinute),
 	}
 	if c.LMTP {
 		l.source = "lmtp"
@@ -287,6 +294,9 @@ func (g *guard) admit(ip string) string {
 	if g.perIP[ip] >= g.l.limits.perIP {
 		return "too many connections from your address"
 	}
+	if !g.l.rate.allow(ip, time.Now()) {
+		return "too many connections from your address in the last minute"
+	}
 	g.total++
 	g.perIP[ip]++
 	return ""
@@ -500,6 +510,9 @@ func (s *session) Data(r io.Reader) error {
 	case store.InboundIgnored:
 		return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0},
 			Message: replyText("accepted, not filed: "+res.Reason, 0)}
+	case store.InboundQuarantined:
+		return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0},
+			Message: replyText("accepted, held for review: "+res.Reason, 0)}
 	}
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0},
 		Message: fmt.Sprintf("filed as issue %d", res.IssueID)}
@@ -526,6 +539,8 @@ func (s *session) deliver(r io.Reader) (Result, error) {
 	}
 	metrics.MailsReceived.WithLabelValues(s.l.source).Inc()
 	p := s.l.gw.parse(&m) // here, beside the commit of the batch before
+	// The sender's SPF, DKIM and DMARC (trust.go), also on this goroutine.
+	s.l.check(s.l.ctx, &m, &p, net.ParseIP(remoteIP(s.c.Conn().RemoteAddr())), s.c.Hostname())
 	s.log.Info("mail received", "message_id", p.messageID, "from", s.from, "rcpts", len(m.Recipients), "size", len(m.Raw))
 	res, err := s.l.commit.file(s.l.ctx, &m, &p, received)
 	if err != nil {

@@ -60,6 +60,10 @@ type ReplyPayload struct {
 	Problem string `json:"problem"`
 	// InReplyTo is the refused mail's Message-ID.
 	InReplyTo string `json:"in_reply_to"`
+	// Filed is true when the mail was filed all the same and only some of
+	// what it asked for was not done (the changes of an unauthenticated
+	// sender): the reply says so and does not return the mail.
+	Filed bool `json:"filed,omitempty"`
 }
 
 // Reader is what Render needs from the store. Both *store.Store and

@@ -456,5 +456,22 @@ func TestRenderReply(t *testing.T) {
 		if len(pm.files) != 0 {
 			t.Errorf("attachments for a vanished inbound row: %+v", pm.files)
 		}
+
+		// A filed mail whose changes were dropped (an unauthenticated
+		// sender) is not called unfiled and not returned.
+		pm = parseMail(t, f.render(t, reply(ReplyPayload{InboundID: in.ID, Problem: "not authenticated", Filed: true})).Data)
+		checkHeader(t, pm, "Subject", "Your message to Example Tracker: changes not applied")
+		text = crlfToLF(pm.text)
+		for _, bad := range []string{"could not be filed", "Nothing was changed"} {
+			if strings.Contains(text, bad) {
+				t.Errorf("reply for a filed mail says %q:\n%s", bad, text)
+			}
+		}
+		if !strings.Contains(text, "was filed, but not everything it asked for was done") || !strings.Contains(text, "not authenticated") {
+			t.Errorf("reply for a filed mail:\n%s", text)
+		}
+		if len(pm.files) != 0 {
+			t.Errorf("a filed mail was returned: %+v", pm.files)
+		}
 	})
 }

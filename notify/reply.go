@@ -47,6 +47,8 @@ func (rd *renderer) reply(ctx context.Context, t tracker, row *store.Outbox) (*M
 	subject := clean(p.Subject)
 	var subj string
 	switch {
+	case subject == "" && p.Filed:
+		subj = unstructured("Your message to " + t.name + ": changes not applied")
 	case subject == "":
 		subj = unstructured("Your message to " + t.name + " could not be filed")
 	case hasReplyPrefix(subject):
@@ -72,8 +74,15 @@ func (rd *renderer) reply(ctx context.Context, t tracker, row *store.Outbox) (*M
 		h.add("X-Tracker-Issue", strconv.FormatInt(row.IssueID, 10))
 	}
 
+	if p.Filed {
+		raw = nil // it is on the issue: nothing to return
+	}
 	var body strings.Builder
-	body.WriteString("Your message to " + t.name + " could not be filed.\n\n")
+	if p.Filed {
+		body.WriteString("Your message to " + t.name + " was filed, but not everything it asked for was done.\n\n")
+	} else {
+		body.WriteString("Your message to " + t.name + " could not be filed.\n\n")
+	}
 	if subject != "" {
 		body.WriteString("    Subject: " + subject + "\n\n")
 	}
@@ -83,6 +92,8 @@ func (rd *renderer) reply(ctx context.Context, t tracker, row *store.Outbox) (*M
 	}
 	body.WriteString("What went wrong:\n\n" + problem + "\n\n")
 	switch {
+	case p.Filed:
+		body.WriteString("Your text is on the issue; only the changes were left out.\n\n")
 	case raw == nil:
 		body.WriteString("Nothing was changed. Correct the problem and send your message again.\n\n")
 	case len(raw) > MaxReturnedBytes:
