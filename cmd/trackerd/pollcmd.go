@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/trackerd/trackerd/config"
 	"github.com/trackerd/trackerd/mailgw/poll"
@@ -15,18 +16,20 @@ import (
 // cron: `trackerd poll NAME` or `trackerd poll URL [-password-file F |
 // -token-file F] [-after A] [-insecure-skip-verify]`. A URL naming a
 // configured mailbox uses that entry. Exit 0 when the pass completed (or
-// another process is polling the mailbox right now), 75 when it failed.
+// another process kept polling the mailbox for all of -wait), 75 when it
+// failed.
 func cmdPoll(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("poll")
 	passwordFile := fs.String("password-file", "", "with a URL: the file holding the password")
 	tokenFile := fs.String("token-file", "", "with a URL: the file holding an OAuth2 token (XOAUTH2)")
 	after := fs.String("after", "delete", `with a URL: "delete", "flag" or "move:MAILBOX"`)
 	insecure := fs.Bool("insecure-skip-verify", false, "with a URL: do not verify the server's TLS certificate")
+	wait := fs.Duration("wait", 10*time.Second, "how long to wait for another process's pass over the mailbox to end")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
-	const usage = "poll NAME|URL [-password-file F | -token-file F] [-after A] [-insecure-skip-verify]"
+	const usage = "poll NAME|URL [-wait D] [-password-file F | -token-file F] [-after A] [-insecure-skip-verify]"
 	if err := needArgs(pos, 1, usage); err != nil {
 		return err
 	}
@@ -50,7 +53,19 @@ func cmdPoll(ctx context.Context, a *app, args []string) error {
 	locker := e.st.NewLocker()
 	defer locker.Close()
 	p := poll.New(mb, e.gw, e.st, locker, poll.Options{Log: e.log, MaxMessageBytes: e.cfg.SMTP.MaxMessageBytes})
+	// Another process's pass may be about to end, or its holder may have
+	// died: PostgreSQL releases a dead session's advisory lock only once it
+	// notices the connection is gone. So a busy mailbox is tried again for
+	// a little while before this pass gives up.
 	st, err := p.Pass(ctx)
+	for deadline := time.Now().Add(*wait); errors.Is(err, poll.ErrBusy) && time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+		st, err = p.Pass(ctx)
+	}
 	if errors.Is(err, poll.ErrBusy) {
 		fmt.Fprintf(a.stderr, "trackerd: poll %s: %v; nothing done\n", mb.Name, err)
 		return nil
