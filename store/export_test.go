@@ -76,3 +76,7 @@ func HashPasswordCost(password string, iterations int) (string, error) {
 // IsDuplicateError reports whether the store maps a driver's error to
 // ErrDuplicate.
 func IsDuplicateError(err error) bool { return errors.Is(fail("test", err), ErrDuplicate) }
+
+// LockKey is the PostgreSQL advisory lock key of lk, so that a test can
+// find its holder in pg_locks without touching anyone else's locks.
+func LockKey(lk *Lock) int64 { return lk.key }

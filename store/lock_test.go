@@ -87,10 +87,14 @@ func TestLockLostWithConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Kill the backend holding the advisory lock, as a network failure or
-	// a DBA would.
-	if err := store.ExecRaw(ctx, s2, `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()
-		AND pid IN (SELECT pid FROM pg_stat_activity WHERE datname = current_database())`); err != nil {
+	// Kill the backend holding this advisory lock, as a network failure or
+	// a DBA would. Only this key's holder: the other packages' tests share
+	// the server, and their migrations and pollers hold advisory locks too.
+	// (A bigint advisory key shows in pg_locks as classid = its high and
+	// objid = its low 32 bits, objsubid = 1.)
+	if err := store.ExecRaw(ctx, s2, `SELECT pg_terminate_backend(pid) FROM pg_locks
+		WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+		AND classid::bigint = (($1::bigint >> 32) & 4294967295) AND objid::bigint = ($1::bigint & 4294967295)`, store.LockKey(lk)); err != nil {
 		t.Fatal(err)
 	}
 	select {
