@@ -491,7 +491,7 @@ func (p *pass) record(group []*job) {
 				if due.IsZero() {
 					due = time.Now()
 				}
-				_, err = tx.RenewOutbox(ctx, []int64{o.j.row.ID}, due)
+				_, err = tx.ReleaseOutbox(ctx, []int64{o.j.row.ID}, due)
 			case "failed":
 				err = tx.MarkFailed(ctx, o.j.row.ID, o.text)
 			case "retry":

@@ -98,7 +98,7 @@ func (c *conn) ClaimOutbox(ctx context.Context, now time.Time, limit int, lease 
 	}
 	now = norm(now)
 	var out []Outbox
-	err := c.each(ctx, `UPDATE outbox SET next_attempt = $1 WHERE id IN (
+	err := c.each(ctx, `UPDATE outbox SET next_attempt = $1, claimed_until = $1 WHERE id IN (
 			SELECT id FROM outbox WHERE status = 'pending' AND next_attempt <= $2
 			ORDER BY next_attempt, id LIMIT $3`+c.d.skipLocked()+`)
 		RETURNING `+outboxCols+`, payload`,
@@ -123,7 +123,7 @@ func (c *conn) ClaimOutbox(ctx context.Context, now time.Time, limit int, lease 
 // MarkSent records that row id was delivered at at (zero: now).
 // ErrNotFound if there is no such row.
 func (c *conn) MarkSent(ctx context.Context, id int64, at time.Time) error {
-	if err := c.affected(ctx, `UPDATE outbox SET status = 'sent', sent_at = $1, last_error = '' WHERE id = $2`, c.d.tm(orNow(at)), id); err != nil {
+	if err := c.affected(ctx, `UPDATE outbox SET status = 'sent', sent_at = $1, last_error = '', claimed_until = NULL WHERE id = $2`, c.d.tm(orNow(at)), id); err != nil {
 		return fail(fmt.Sprintf("mark outbox %d sent", id), err)
 	}
 	return nil
@@ -133,7 +133,7 @@ func (c *conn) MarkSent(ctx context.Context, id int64, at time.Time) error {
 // the row pending again, due at next. It also puts a failed row back in
 // the queue. ErrNotFound if there is no such row.
 func (c *conn) MarkRetry(ctx context.Context, id int64, next time.Time, errText string) error {
-	if err := c.affected(ctx, `UPDATE outbox SET status = 'pending', attempts = attempts + 1, next_attempt = $1, last_error = $2 WHERE id = $3`,
+	if err := c.affected(ctx, `UPDATE outbox SET status = 'pending', attempts = attempts + 1, next_attempt = $1, last_error = $2, claimed_until = NULL WHERE id = $3`,
 		c.d.tm(orNow(next)), errText, id); err != nil {
 		return fail(fmt.Sprintf("mark outbox %d for retry", id), err)
 	}
@@ -144,7 +144,7 @@ func (c *conn) MarkRetry(ctx context.Context, id int64, next time.Time, errText 
 // error, and status "failed"; it is not tried again. ErrNotFound if there
 // is no such row.
 func (c *conn) MarkFailed(ctx context.Context, id int64, errText string) error {
-	if err := c.affected(ctx, `UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $1 WHERE id = $2`, errText, id); err != nil {
+	if err := c.affected(ctx, `UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $1, claimed_until = NULL WHERE id = $2`, errText, id); err != nil {
 		return fail(fmt.Sprintf("mark outbox %d failed", id), err)
 	}
 	return nil
@@ -221,7 +221,7 @@ func (c *conn) MarkSentMany(ctx context.Context, ids []int64, at time.Time) erro
 	at = orNow(at)
 	err := c.atomic(ctx, func(c *conn) error {
 		return eachChunk(ids, 1, func(ph string, args []any) error {
-			_, err := c.exec(ctx, `UPDATE outbox SET status = 'sent', sent_at = $1, last_error = '' WHERE id IN (`+ph+`)`,
+			_, err := c.exec(ctx, `UPDATE outbox SET status = 'sent', sent_at = $1, last_error = '', claimed_until = NULL WHERE id IN (`+ph+`)`,
 				append([]any{c.d.tm(at)}, args...)...)
 			return err
 		})
@@ -236,11 +236,27 @@ func (c *conn) MarkSentMany(ctx context.Context, ids []int64, at time.Time) erro
 // claimer still working on them. Rows that are no longer pending (marked
 // meanwhile) are left alone. It returns how many rows it renewed.
 func (c *conn) RenewOutbox(ctx context.Context, ids []int64, until time.Time) (int, error) {
+	return c.setDue(ctx, ids, until, true)
+}
+
+// ReleaseOutbox gives claimed rows ids back unsent, due at due, without
+// using an attempt (a claimer stopping, or pausing for a relay outage):
+// nobody holds them any more. Rows that are no longer pending are left
+// alone. It returns how many rows it released.
+func (c *conn) ReleaseOutbox(ctx context.Context, ids []int64, due time.Time) (int, error) {
+	return c.setDue(ctx, ids, due, false)
+}
+
+func (c *conn) setDue(ctx context.Context, ids []int64, due time.Time, held bool) (int, error) {
 	n := 0
+	claim := "NULL"
+	if held {
+		claim = "$1"
+	}
 	err := c.atomic(ctx, func(c *conn) error {
 		return eachChunk(ids, 1, func(ph string, args []any) error {
-			res, err := c.exec(ctx, `UPDATE outbox SET next_attempt = $1 WHERE status = 'pending' AND id IN (`+ph+`)`,
-				append([]any{c.d.tm(until)}, args...)...)
+			res, err := c.exec(ctx, `UPDATE outbox SET next_attempt = $1, claimed_until = `+claim+` WHERE status = 'pending' AND id IN (`+ph+`)`,
+				append([]any{c.d.tm(due)}, args...)...)
 			if err != nil {
 				return err
 			}
@@ -250,7 +266,10 @@ func (c *conn) RenewOutbox(ctx context.Context, ids []int64, until time.Time) (i
 		})
 	})
 	if err != nil {
-		return 0, fail("renew outbox leases", err)
+		if held {
+			return 0, fail("renew outbox leases", err)
+		}
+		return 0, fail("release outbox rows", err)
 	}
 	return n, nil
 }
@@ -303,14 +322,17 @@ func (s OutboxSelection) where(first int) (string, []any, error) {
 // gets as many again); last_error is kept until the next attempt. It
 // returns the rows it changed, oldest first, without Payload. A sent row
 // is sent again only when named by id or with Status "sent": an operator's
-// explicit wish.
+// explicit wish. A row a notifier holds now (claimed, its lease not over)
+// is left alone: it is being sent, and resetting it would let another
+// process send it too.
 func (c *conn) RetryOutbox(ctx context.Context, sel OutboxSelection) ([]Outbox, error) {
 	where, args, err := sel.where(1)
 	if err != nil {
 		return nil, fail("retry outbox", err)
 	}
 	var out []Outbox
-	err = c.each(ctx, `UPDATE outbox SET status = 'pending', attempts = 0, next_attempt = $1, sent_at = NULL WHERE `+where+
+	err = c.each(ctx, `UPDATE outbox SET status = 'pending', attempts = 0, next_attempt = $1, sent_at = NULL, claimed_until = NULL
+		WHERE (claimed_until IS NULL OR claimed_until <= $1) AND `+where+
 		` RETURNING `+outboxCols, append([]any{c.d.tm(now())}, args...), func(rows *sql.Rows) error {
 		var o Outbox
 		if err := rows.Scan(o.dest()...); err != nil {

@@ -189,3 +189,64 @@ func TestOutboxConcurrentClaim(t *testing.T) {
 		}
 	})
 }
+
+// TestOutboxRetryLeavesClaimedRows (issue 9): `outbox retry` must not
+// reset a row a notifier holds (it is being sent: another process would
+// send it too), but does take rows given back unsent (ReleaseOutbox),
+// rows whose holder died (lease over), and rows deferred by a retry.
+func TestOutboxRetryLeavesClaimedRows(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		var rows []*store.Outbox
+		for i := range 3 {
+			o := &store.Outbox{Kind: "reply", Recipient: fmt.Sprintf("r%d@example.org", i)}
+			if err := s.Enqueue(ctx, o); err != nil {
+				t.Fatal(err)
+			}
+			rows = append(rows, o)
+		}
+		claimed, err := s.ClaimOutbox(ctx, time.Now(), 10, time.Hour)
+		if err != nil || len(claimed) != 3 {
+			t.Fatalf("ClaimOutbox = %d rows, %v", len(claimed), err)
+		}
+		retry := func() []int64 {
+			t.Helper()
+			got, err := s.RetryOutbox(ctx, store.OutboxSelection{Status: store.OutboxPending})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []int64
+			for _, o := range got {
+				ids = append(ids, o.ID)
+			}
+			return ids
+		}
+		if ids := retry(); len(ids) != 0 {
+			t.Fatalf("RetryOutbox of held rows reset %v; want none", ids)
+		}
+		// Held rows stay held: nobody else can claim them.
+		if again, err := s.ClaimOutbox(ctx, time.Now(), 10, time.Hour); err != nil || len(again) != 0 {
+			t.Fatalf("ClaimOutbox after the retry = %d rows, %v; want none", len(again), err)
+		}
+		// Given back unsent (a relay outage), deferred by a retry, renewed.
+		if _, err := s.ReleaseOutbox(ctx, []int64{rows[0].ID}, time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.MarkRetry(ctx, rows[1].ID, time.Now().Add(time.Hour), "451 later"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.RenewOutbox(ctx, []int64{rows[2].ID}, time.Now().Add(2*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if ids := retry(); len(ids) != 2 || ids[0] != rows[0].ID || ids[1] != rows[1].ID {
+			t.Fatalf("RetryOutbox = %v; want the released and the deferred row, %d and %d", ids, rows[0].ID, rows[1].ID)
+		}
+		// The holder of the third died: after its lease, retry takes it.
+		if _, err := s.RenewOutbox(ctx, []int64{rows[2].ID}, time.Now().Add(-time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if ids := retry(); len(ids) != 3 {
+			t.Fatalf("RetryOutbox after the lease = %v; want all three", ids)
+		}
+	})
+}

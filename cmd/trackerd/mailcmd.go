@@ -438,6 +438,10 @@ func cmdOutbox(ctx context.Context, a *app, args []string) error {
 			return fmt.Errorf("outbox retry: %w", err)
 		}
 		fmt.Fprintf(a.stdout, "queued %d rows again\n", len(rows))
+		if n := len(sel.IDs) - len(rows); len(sel.IDs) > 0 && n > 0 {
+			// Missing, or held by a notifier sending them now (issue 9).
+			fmt.Fprintf(a.stdout, "left %d rows alone: no such row, or a notifier is sending it now (its claim lasts outgoing.claim_lease)\n", n)
+		}
 		if len(rows) > 0 {
 			sent := a.flushOutbox(ctx, e)
 			fmt.Fprintf(a.stdout, "sent %d\n", sent)
