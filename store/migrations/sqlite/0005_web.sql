@@ -1,2 +1,3 @@
--- Reserved for issue 7 (web view); replace this no-op with its schema changes.
+-- No schema change: the web view (issue 7) needed none. Kept so that
+-- the versions stay without gaps.
 SELECT 1;
