@@ -128,6 +128,13 @@ func isUniqueViolation(err error) bool {
 	return pq.As(err, pqerror.UniqueViolation) != nil
 }
 
+// isBusy reports whether err is SQLite's SQLITE_BUSY (any extended code):
+// another connection holds a lock this one needs.
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
+}
+
 // Conflict reports whether err is a conflict between concurrent
 // transactions that running the whole transaction again resolves: a
 // deadlock or serialization failure on PostgreSQL, or a unique violation

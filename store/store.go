@@ -172,9 +172,22 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		db.SetConnMaxIdleTime(5 * time.Minute)
 	}
 
-	pctx, cancel := context.WithTimeout(ctx, timeout)
-	err = db.PingContext(pctx)
-	cancel()
+	// A SQLite connection sets its pragmas as it opens, and switching a
+	// database that another process is creating or recovering (after a
+	// kill) to WAL can answer SQLITE_BUSY at once, without the busy
+	// handler: try again for as long as the busy timeout would wait.
+	for start := time.Now(); ; {
+		pctx, cancel := context.WithTimeout(ctx, timeout)
+		err = db.PingContext(pctx)
+		cancel()
+		if err == nil || d != sqliteDialect || !isBusy(err) || time.Since(start) > sqliteBusyTimeout {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: open %s: ping: %w", o.Driver, err)

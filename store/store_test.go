@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
@@ -110,6 +111,44 @@ func TestSQLitePragmas(t *testing.T) {
 			t.Errorf("PRAGMA %s = %v, %v; want %s", pragma, got, err, want)
 		}
 	}
+}
+
+// TestSQLiteOpenWhileLocked: a second process opening a database that
+// another one has just created and is migrating; setting WAL then answers
+// SQLITE_BUSY at once, without the busy handler, so Open must try again
+// rather than fail (seen in CI: `outbox list` beside a starting `import`).
+func TestSQLiteOpenWhileLocked(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "busy.db")
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.SetMaxOpenConns(1)
+	// A new database (not yet WAL) with a write transaction open, as when
+	// another process has just created it: switching to WAL needs the
+	// exclusive lock while this connection holds a shared one, and SQLite
+	// answers SQLITE_BUSY at once rather than risk a deadlock.
+	if _, err := raw.ExecContext(ctx, `BEGIN IMMEDIATE; CREATE TABLE other (a INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan struct{})
+	go func() {
+		defer close(released)
+		time.Sleep(500 * time.Millisecond)
+		raw.ExecContext(context.Background(), `COMMIT`)
+		raw.Close()
+	}()
+	o := storetest.Options(t, store.DriverSQLite)
+	o.DSN = path
+	s, err := store.Open(ctx, o)
+	<-released
+	if err != nil {
+		t.Fatalf("Open while another connection held a write lock on a new database: %v", err)
+	}
+	s.Close()
 }
 
 func TestPostgresSettings(t *testing.T) {
