@@ -171,7 +171,9 @@ func (g *Gateway) deliverParsed(ctx context.Context, ms []Mail, ps []parsed, sta
 		g.log.Warn("transaction conflict, filing the batch again", "mails", len(ms), "attempt", attempt, "err", err)
 		select {
 		case <-ctx.Done():
-		case <-time.After(time.Duration(1+rand.IntN(10*attempt)) * time.Millisecond):
+		// Long enough for the transaction that won to finish: run again
+		// while it still holds its rows, the batch would meet it again.
+		case <-time.After(time.Duration(attempt*(20+rand.IntN(80))) * time.Millisecond):
 		}
 	}
 	if err != nil {
@@ -195,7 +197,7 @@ func (g *Gateway) deliverParsed(ctx context.Context, ms []Mail, ps []parsed, sta
 
 // maxConflictAttempts is how often a batch is run when concurrent
 // transactions conflict (store.Conflict).
-const maxConflictAttempts = 4
+const maxConflictAttempts = 6
 
 // Reprocess runs the current parser and rules again on an archived mail
 // that was not filed (rejected, ignored, quarantined or failed) and
