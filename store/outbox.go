@@ -97,27 +97,43 @@ func (c *conn) ClaimOutbox(ctx context.Context, now time.Time, limit int, lease 
 		return nil, fail("claim outbox", fmt.Errorf("limit %d and lease %v must be positive", limit, lease))
 	}
 	now = norm(now)
-	var out []Outbox
-	err := c.each(ctx, `UPDATE outbox SET next_attempt = $1, claimed_until = $1 WHERE id IN (
+	out, err := c.outboxRows(ctx, `UPDATE outbox SET next_attempt = $1, claimed_until = $1 WHERE id IN (
 			SELECT id FROM outbox WHERE status = 'pending' AND next_attempt <= $2
 			ORDER BY next_attempt, id LIMIT $3`+c.d.skipLocked()+`)
 		RETURNING `+outboxCols+`, payload`,
-		[]any{c.d.tm(now.Add(lease)), c.d.tm(now), limit}, func(rows *sql.Rows) error {
-			var o Outbox
-			if err := rows.Scan(append(o.dest(), &o.Payload)...); err != nil {
-				return err
-			}
-			if o.Payload == nil {
-				o.Payload = []byte{}
-			}
-			out = append(out, o)
-			return nil
-		})
+		[]any{c.d.tm(now.Add(lease)), c.d.tm(now), limit}, true)
 	if err != nil {
 		return nil, fail("claim outbox", err)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	sortByID(out)
 	return out, nil
+}
+
+// outboxRows runs query, which returns outboxCols (and payload when
+// withPayload), and scans every row.
+func (c *conn) outboxRows(ctx context.Context, query string, args []any, withPayload bool) ([]Outbox, error) {
+	var out []Outbox
+	err := c.each(ctx, query, args, func(rows *sql.Rows) error {
+		var o Outbox
+		dest := o.dest()
+		if withPayload {
+			dest = append(dest, &o.Payload)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		if withPayload && o.Payload == nil {
+			o.Payload = []byte{}
+		}
+		out = append(out, o)
+		return nil
+	})
+	return out, err
+}
+
+// sortByID puts rows oldest first: RETURNING promises no order.
+func sortByID(rows []Outbox) {
+	sort.Slice(rows, func(i, j int) bool { return rows[i].ID < rows[j].ID })
 }
 
 // MarkSent records that row id was delivered at at (zero: now).
@@ -163,16 +179,7 @@ func (c *conn) ListOutbox(ctx context.Context, f OutboxFilter) ([]Outbox, error)
 	if f.Status != "" {
 		where = ` WHERE status = ` + a.add(f.Status)
 	}
-	var out []Outbox
-	err := c.each(ctx, `SELECT `+outboxCols+` FROM outbox`+where+` ORDER BY id DESC LIMIT `+a.add(limitArg(f.Limit)), a,
-		func(rows *sql.Rows) error {
-			var o Outbox
-			if err := rows.Scan(o.dest()...); err != nil {
-				return err
-			}
-			out = append(out, o)
-			return nil
-		})
+	out, err := c.outboxRows(ctx, `SELECT `+outboxCols+` FROM outbox`+where+` ORDER BY id DESC LIMIT `+a.add(limitArg(f.Limit)), a, false)
 	if err != nil {
 		return nil, fail("list outbox", err)
 	}
@@ -330,21 +337,13 @@ func (c *conn) RetryOutbox(ctx context.Context, sel OutboxSelection) ([]Outbox, 
 	if err != nil {
 		return nil, fail("retry outbox", err)
 	}
-	var out []Outbox
-	err = c.each(ctx, `UPDATE outbox SET status = 'pending', attempts = 0, next_attempt = $1, sent_at = NULL, claimed_until = NULL
+	out, err := c.outboxRows(ctx, `UPDATE outbox SET status = 'pending', attempts = 0, next_attempt = $1, sent_at = NULL, claimed_until = NULL
 		WHERE (claimed_until IS NULL OR claimed_until <= $1) AND `+where+
-		` RETURNING `+outboxCols, append([]any{c.d.tm(now())}, args...), func(rows *sql.Rows) error {
-		var o Outbox
-		if err := rows.Scan(o.dest()...); err != nil {
-			return err
-		}
-		out = append(out, o)
-		return nil
-	})
+		` RETURNING `+outboxCols, append([]any{c.d.tm(now())}, args...), false)
 	if err != nil {
 		return nil, fail("retry outbox", err)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	sortByID(out)
 	return out, nil
 }
 
@@ -357,18 +356,10 @@ func (c *conn) DropOutbox(ctx context.Context, sel OutboxSelection) ([]Outbox, e
 	if err != nil {
 		return nil, fail("drop outbox", err)
 	}
-	var out []Outbox
-	err = c.each(ctx, `DELETE FROM outbox WHERE `+where+` RETURNING `+outboxCols, args, func(rows *sql.Rows) error {
-		var o Outbox
-		if err := rows.Scan(o.dest()...); err != nil {
-			return err
-		}
-		out = append(out, o)
-		return nil
-	})
+	out, err := c.outboxRows(ctx, `DELETE FROM outbox WHERE `+where+` RETURNING `+outboxCols, args, false)
 	if err != nil {
 		return nil, fail("drop outbox", err)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	sortByID(out)
 	return out, nil
 }

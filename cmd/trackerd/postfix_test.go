@@ -20,6 +20,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/trackerd/trackerd/internal/contract"
 	"github.com/trackerd/trackerd/internal/testenv"
 	"github.com/trackerd/trackerd/internal/testpostfix"
 )
@@ -38,7 +39,7 @@ func TestPostfix(t *testing.T) {
 	// the binary, the config and the data; trackerd runs as nobody.
 	nobody, err := user.Lookup("nobody")
 	if err != nil {
-		t.Skipf("no user nobody: %v", err)
+		testenv.Unavailable(t, "no user nobody: %v", err)
 	}
 	uid, _ := strconv.Atoi(nobody.Uid)
 	gid, _ := strconv.Atoi(nobody.Gid)
@@ -170,8 +171,8 @@ lmtp_generic_maps = regexp:DIR/etc/lmtp_generic
 		_ = c.Quit()
 	}
 	titles := func() map[string]int64 {
-		var l []issueJSON
-		strictDecode(t, asNobody("issue", "list", "-json"), &l)
+		var l []contract.Issue
+		contract.Decode(t, asNobody("issue", "list", "-json"), &l)
 		m := map[string]int64{}
 		for _, is := range l {
 			m[is.Title] = is.ID
@@ -202,9 +203,9 @@ lmtp_generic_maps = regexp:DIR/etc/lmtp_generic
 	submit("dave@example.org", fmt.Sprintf("tracker+%d@lmtp.test", pipeIssue),
 		msg("Dave <dave@example.org>", "Re: Through the pipe", "lmtp2@example.org", "A reply through LMTP."))
 	wait("both replies filed", func() bool {
-		var a, b issueDetailJSON
-		strictDecode(t, asNobody("issue", "show", fmt.Sprint(pipeIssue), "-json"), &a)
-		strictDecode(t, asNobody("issue", "show", fmt.Sprint(lmtpIssue), "-json"), &b)
+		var a, b contract.IssueDetail
+		contract.Decode(t, asNobody("issue", "show", fmt.Sprint(pipeIssue), "-json"), &a)
+		contract.Decode(t, asNobody("issue", "show", fmt.Sprint(lmtpIssue), "-json"), &b)
 		return len(a.Messages) == 2 && len(b.Messages) == 2
 	})
 	// An address the alias table does not know is refused by Postfix
@@ -222,7 +223,7 @@ lmtp_generic_maps = regexp:DIR/etc/lmtp_generic
 	c.Close()
 
 	var in []inboundRowJSON
-	strictDecode(t, asNobody("inbound", "list", "-json"), &in)
+	contract.Decode(t, asNobody("inbound", "list", "-json"), &in)
 	sources := map[string]string{}
 	for _, r := range in {
 		if r.Status != "filed" {

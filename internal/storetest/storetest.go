@@ -17,6 +17,7 @@ import (
 
 	_ "github.com/lib/pq" // the "postgres" driver, for dropping test schemas
 
+	"github.com/trackerd/trackerd/internal/testenv"
 	"github.com/trackerd/trackerd/store"
 )
 
@@ -28,10 +29,7 @@ func PostgresDSN(t testing.TB) string {
 	t.Helper()
 	dsn := os.Getenv("TRACKERD_TEST_POSTGRES")
 	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("PostgreSQL tests must run in CI: TRACKERD_TEST_POSTGRES is not set")
-		}
-		t.Skip("TRACKERD_TEST_POSTGRES is not set (scripts/with-postgres.sh sets it)")
+		testenv.Unavailable(t, "TRACKERD_TEST_POSTGRES is not set (scripts/with-postgres.sh sets it)")
 	}
 	return dsn
 }

@@ -5,6 +5,7 @@
 package testenv
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -18,6 +19,19 @@ var sbin = []string{"/usr/sbin", "/usr/local/sbin", "/sbin"}
 
 // InCI reports whether the tests run in CI, where nothing may be skipped.
 func InCI() bool { return os.Getenv("CI") == "true" }
+
+// Unavailable ends a test that lacks something from outside the project
+// (a program, a server, the corpus, root): it is skipped on a developer's
+// machine and fails in CI, where .ci/run must provide everything. The
+// message says what is missing and how to get it.
+func Unavailable(tb testing.TB, format string, args ...any) {
+	tb.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if InCI() {
+		tb.Fatal(msg + " (CI=true: nothing may be skipped; .ci/run must provide it)")
+	}
+	tb.Skip(msg)
+}
 
 // LookPath returns the path of the program name, looking in PATH and then
 // in the sbin directories; "" when it is not installed.
@@ -42,10 +56,7 @@ func Command(tb testing.TB, name, pkg string) string {
 	if p := LookPath(name); p != "" {
 		return p
 	}
-	if InCI() {
-		tb.Fatalf("%s not found: CI must install the Debian package %s (.ci/run)", name, pkg)
-	}
-	tb.Skipf("%s not found (install the Debian package %s to run this test)", name, pkg)
+	Unavailable(tb, "%s not found (install the Debian package %s to run this test)", name, pkg)
 	return ""
 }
 
