@@ -11,6 +11,7 @@ import (
 
 	"github.com/trackerd/trackerd/config"
 	"github.com/trackerd/trackerd/internal/storetest"
+	"github.com/trackerd/trackerd/internal/testmail"
 	"github.com/trackerd/trackerd/store"
 )
 
@@ -51,7 +52,7 @@ func BenchmarkSMTPListener(b *testing.B) {
 							return
 						}
 						raw := fmt.Sprintf("From: <bench@example.org>\r\nTo: <tracker@localhost>\r\nMessage-Id: <%d.bench@client.example.org>\r\nSubject: bench mail\r\n\r\n%s", i, body)
-						if _, err := send(c, "bench@example.org", []string{"tracker@localhost"}, raw); err != nil {
+						if _, err := testmail.Send(c, "bench@example.org", []string{"tracker@localhost"}, raw); err != nil {
 							b.Error(err)
 							return
 						}

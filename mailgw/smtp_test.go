@@ -31,6 +31,7 @@ import (
 
 	"github.com/trackerd/trackerd/config"
 	"github.com/trackerd/trackerd/internal/storetest"
+	"github.com/trackerd/trackerd/internal/testmail"
 	"github.com/trackerd/trackerd/store"
 )
 
@@ -125,31 +126,6 @@ func (tl *testListener) dial(t *testing.T) *smtp.Client {
 	return c
 }
 
-// send sends one mail on c and returns the reply to DATA (or the first
-// error, an *smtp.SMTPError when the server refused).
-func send(c *smtp.Client, from string, to []string, raw string) (string, error) {
-	if err := c.Mail(from, nil); err != nil {
-		return "", err
-	}
-	for _, r := range to {
-		if err := c.Rcpt(r, nil); err != nil {
-			return "", err
-		}
-	}
-	w, err := c.Data()
-	if err != nil {
-		return "", err
-	}
-	if _, err := io.WriteString(w, raw); err != nil {
-		return "", err
-	}
-	resp, err := w.CloseWithResponse()
-	if err != nil {
-		return "", err
-	}
-	return resp.StatusText, nil
-}
-
 // mailText is a plain mail as a client would send it.
 func mailText(from, subject, id, body string, headers ...string) string {
 	return string(testMail(from, "tracker@localhost", subject, id, body, headers...).Raw)
@@ -205,7 +181,7 @@ func TestSMTPRecipients(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		tl := startListener(t, st, nil)
 		c := tl.dial(t)
-		reply, err := send(c, "alice@example.org", []string{"tracker@localhost"}, mailText("alice@example.org", "First", "r1@example.org", "Hello."))
+		reply, err := testmail.Send(c, "alice@example.org", []string{"tracker@localhost"}, mailText("alice@example.org", "First", "r1@example.org", "Hello."))
 		if err != nil {
 			t.Fatalf("first mail: %v", err)
 		}
@@ -260,7 +236,7 @@ func TestSMTPFiledOnReply(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		tl := startListener(t, st, nil)
 		c := tl.dial(t)
-		reply, err := send(c, "bob@example.org", []string{"tracker@localhost"},
+		reply, err := testmail.Send(c, "bob@example.org", []string{"tracker@localhost"},
 			mailText("Bob <bob@example.org>", "Printer on fire", "fire@example.org", "It is on fire.\r\n"))
 		if err != nil {
 			t.Fatalf("send: %v", err)
@@ -288,7 +264,7 @@ func TestSMTPFiledOnReply(t *testing.T) {
 		}
 		// The same mail again (an MTA retrying after a lost 250) is
 		// acknowledged and not filed twice.
-		reply, err = send(c, "bob@example.org", []string{"tracker@localhost"},
+		reply, err = testmail.Send(c, "bob@example.org", []string{"tracker@localhost"},
 			mailText("Bob <bob@example.org>", "Printer on fire", "fire@example.org", "It is on fire.\r\n"))
 		if err != nil || !strings.Contains(reply, "not filed: duplicate") {
 			t.Errorf("second delivery: %q, %v; want 250 naming the duplicate", reply, err)
@@ -327,18 +303,18 @@ func TestSMTPSenderFaults(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		tl := startListener(t, st, nil)
 		c := tl.dial(t)
-		_, err := send(c, "carol@example.org", []string{"tracker@localhost"},
+		_, err := testmail.Send(c, "carol@example.org", []string{"tracker@localhost"},
 			mailText("carol@example.org", "Re: [issue4711] still broken", "ghost@example.org", "Any news?"))
 		msg := wantCode(t, "mail naming a missing issue", err, 554, smtp.EnhancedCode{5, 6, 0})
 		if !strings.Contains(msg, "there is no issue 4711") {
 			t.Errorf("554 text %q does not say what is wrong", msg)
 		}
-		_, err = send(c, "carol@example.org", []string{"tracker@localhost"}, mailText("carol@example.org", "", "nosubject@example.org", "No subject."))
+		_, err = testmail.Send(c, "carol@example.org", []string{"tracker@localhost"}, mailText("carol@example.org", "", "nosubject@example.org", "No subject."))
 		msg = wantCode(t, "new issue without a subject", err, 554, smtp.EnhancedCode{5, 6, 0})
 		if !strings.Contains(msg, "Subject") {
 			t.Errorf("554 text %q does not say a subject is needed", msg)
 		}
-		reply, err := send(c, "carol@example.org", []string{"tracker@localhost"},
+		reply, err := testmail.Send(c, "carol@example.org", []string{"tracker@localhost"},
 			mailText("carol@example.org", "Out of office", "ooo@example.org", "I am away.", "Auto-Submitted: auto-replied"))
 		if err != nil || !strings.Contains(reply, "accepted, not filed") {
 			t.Errorf("auto-reply: %q, %v; want 250 not filed", reply, err)
@@ -369,11 +345,11 @@ func TestSMTPOversize(t *testing.T) {
 		c := tl.dial(t)
 		wantCode(t, "MAIL SIZE=5000", c.Mail("dave@example.org", &smtp.MailOptions{Size: 5000}), 552, smtp.EnhancedCode{5, 3, 4})
 		big := mailText("dave@example.org", "Big", "big@example.org", strings.Repeat("0123456789abcdef\r\n", 200))
-		_, err := send(c, "dave@example.org", []string{"tracker@localhost"}, big)
+		_, err := testmail.Send(c, "dave@example.org", []string{"tracker@localhost"}, big)
 		if msg := wantCode(t, "DATA of 3600 bytes", err, 552, smtp.EnhancedCode{5, 3, 4}); !strings.Contains(msg, "2000 bytes") {
 			t.Errorf("552 text %q does not give the limit", msg)
 		}
-		if _, err := send(c, "dave@example.org", []string{"tracker@localhost"}, mailText("dave@example.org", "Small", "small@example.org", "ok")); err != nil {
+		if _, err := testmail.Send(c, "dave@example.org", []string{"tracker@localhost"}, mailText("dave@example.org", "Small", "small@example.org", "ok")); err != nil {
 			t.Errorf("a small mail after the refused one: %v", err)
 		}
 		if in := inbound(t, st); len(in) != 1 || in[0].MessageID != "<small@example.org>" {
@@ -400,7 +376,7 @@ func TestSMTPOwnFaults(t *testing.T) {
 			t.Errorf("451 text = %q, want the generic %q", msg, tempFailure.Message)
 		}
 		_ = c.Reset()
-		_, err := send(c, "erin@example.org", []string{"tracker@localhost"}, mailText("erin@example.org", "Down", "down@example.org", "x"))
+		_, err := testmail.Send(c, "erin@example.org", []string{"tracker@localhost"}, mailText("erin@example.org", "Down", "down@example.org", "x"))
 		if msg := wantCode(t, "DATA, store down", err, 451, smtp.EnhancedCode{4, 3, 0}); msg != tempFailure.Message {
 			t.Errorf("451 text = %q, want the generic %q", msg, tempFailure.Message)
 		}
@@ -475,7 +451,7 @@ func TestSMTPGroupCommit(t *testing.T) {
 		for i := range n {
 			c := tl.dial(t)
 			wg.Go(func() {
-				replies[i], errs[i] = send(c, "frank@example.org", []string{"tracker@localhost"},
+				replies[i], errs[i] = testmail.Send(c, "frank@example.org", []string{"tracker@localhost"},
 					mailText("frank@example.org", fmt.Sprintf("Issue %d", i), fmt.Sprintf("gc%d@example.org", i), "text"))
 			})
 		}
@@ -534,7 +510,7 @@ func TestSMTPDrain(t *testing.T) {
 		}
 		result := make(chan error, 1)
 		go func() {
-			_, err := send(busy, "gina@example.org", []string{"tracker@localhost"}, mailText("gina@example.org", "In flight", "flight@example.org", "x"))
+			_, err := testmail.Send(busy, "gina@example.org", []string{"tracker@localhost"}, mailText("gina@example.org", "In flight", "flight@example.org", "x"))
 			result <- err
 		}()
 		for tl.l.commit.waiting.Load() < 1 {
@@ -709,7 +685,7 @@ func TestSMTPStartTLS(t *testing.T) {
 		if _, ok := c.TLSConnectionState(); !ok {
 			t.Fatal("no TLS after STARTTLS")
 		}
-		if _, err := send(c, "jane@example.org", []string{"tracker@localhost"}, mailText("jane@example.org", "Secret", "tls@example.org", "x")); err != nil {
+		if _, err := testmail.Send(c, "jane@example.org", []string{"tracker@localhost"}, mailText("jane@example.org", "Secret", "tls@example.org", "x")); err != nil {
 			t.Fatalf("send over TLS: %v", err)
 		}
 		if !strings.Contains(tl.logs.String(), "msg=\"smtp session\" conn_id=") || !strings.Contains(tl.logs.String(), "tls=true") {

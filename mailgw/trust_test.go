@@ -14,6 +14,7 @@ import (
 
 	"github.com/trackerd/trackerd/config"
 	"github.com/trackerd/trackerd/internal/storetest"
+	"github.com/trackerd/trackerd/internal/testmail"
 	"github.com/trackerd/trackerd/mailgw/auth"
 	"github.com/trackerd/trackerd/mailgw/auth/dnstest"
 	"github.com/trackerd/trackerd/notify"
@@ -150,7 +151,7 @@ func TestTrustListener(t *testing.T) {
 			}
 			return b.String()
 		}
-		if _, err := send(c, "alice@example.org", []string{"tracker@localhost"}, sign(mailText("alice@example.org", "Signed [priority=urgent]", "s1@x", "Signed."))); err != nil {
+		if _, err := testmail.Send(c, "alice@example.org", []string{"tracker@localhost"}, sign(mailText("alice@example.org", "Signed [priority=urgent]", "s1@x", "Signed."))); err != nil {
 			t.Fatal(err)
 		}
 		in := lastInbound(t, st)
@@ -164,7 +165,7 @@ func TestTrustListener(t *testing.T) {
 		// does not allow. No Message-ID: the id is the hash of the bytes
 		// as sent, not as archived.
 		forged := "From: alice@example.org\r\nTo: tracker@localhost\r\nSubject: [issue" + itoa(id) + "] [status=resolved]\r\n\r\n/priority wish\r\nclosed by a forger\r\n"
-		if _, err := send(c, "alice@example.org", []string{"tracker@localhost"}, forged); err != nil {
+		if _, err := testmail.Send(c, "alice@example.org", []string{"tracker@localhost"}, forged); err != nil {
 			t.Fatal(err)
 		}
 		in = lastInbound(t, st)
@@ -183,7 +184,7 @@ func TestTrustListener(t *testing.T) {
 		// A header claiming a pass, with trackerd's own authserv-id,
 		// written by the sender, is below trackerd's: not believed.
 		claim := "Authentication-Results: localhost; dmarc=pass header.from=example.org\r\n" + strings.Replace(forged, "closed by", "closed again by", 1)
-		if _, err := send(c, "alice@example.org", []string{"tracker@localhost"}, claim); err != nil {
+		if _, err := testmail.Send(c, "alice@example.org", []string{"tracker@localhost"}, claim); err != nil {
 			t.Fatal(err)
 		}
 		if got := issueState(t, st, id); got != "unread/urgent" {
@@ -191,7 +192,7 @@ func TestTrustListener(t *testing.T) {
 		}
 		// Envelope and From at a domain whose SPF allows 127.0.0.1, no
 		// DMARC record: aligned SPF pass.
-		if _, err := send(c, "bob@spf.test", []string{"tracker@localhost"}, mailText("bob@spf.test", "[issue"+itoa(id)+"] [priority=bug]", "b1@x", "bob")); err != nil {
+		if _, err := testmail.Send(c, "bob@spf.test", []string{"tracker@localhost"}, mailText("bob@spf.test", "[issue"+itoa(id)+"] [priority=bug]", "b1@x", "bob")); err != nil {
 			t.Fatal(err)
 		}
 		if got := issueState(t, st, id); got != "chatting/bug" {
@@ -222,7 +223,7 @@ func TestTrustAnyListener(t *testing.T) {
 			t.Fatal("trust=any: a checker was made")
 		}
 		c := tl.dial(t)
-		if _, err := send(c, "alice@example.org", []string{"tracker@localhost"}, mailText("alice@example.org", "x [priority=urgent]", "n1@x", "x")); err != nil {
+		if _, err := testmail.Send(c, "alice@example.org", []string{"tracker@localhost"}, mailText("alice@example.org", "x [priority=urgent]", "n1@x", "x")); err != nil {
 			t.Fatal(err)
 		}
 		in := lastInbound(t, st)

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/trackerd/trackerd/config"
+	"github.com/trackerd/trackerd/internal/contract"
 	"github.com/trackerd/trackerd/internal/storetest"
 	"github.com/trackerd/trackerd/mailgw"
 	"github.com/trackerd/trackerd/store"
@@ -380,72 +381,6 @@ func TestFiles(t *testing.T) {
 	})
 }
 
-// issueJSON, issueDetailJSON and messageJSON are DESIGN §3's shapes,
-// written out independently of api.go so that the test checks the
-// contract and not the code.
-type issueJSON struct {
-	ID       int64     `json:"id"`
-	Title    string    `json:"title"`
-	Status   string    `json:"status"`
-	Priority string    `json:"priority"`
-	Assignee *string   `json:"assignee"`
-	Keywords []string  `json:"keywords"`
-	Nosy     []string  `json:"nosy"`
-	Created  time.Time `json:"created"`
-	Activity time.Time `json:"activity"`
-}
-
-type issueDetailJSON struct {
-	issueJSON
-	Messages []messageJSON `json:"messages"`
-}
-
-type messageJSON struct {
-	ID        int64     `json:"id"`
-	Author    string    `json:"author"`
-	Date      time.Time `json:"date"`
-	MessageID string    `json:"message_id"`
-	InReplyTo string    `json:"in_reply_to"`
-	Content   string    `json:"content"`
-	Files     []struct {
-		Name string `json:"name"`
-		Type string `json:"type"`
-		Size int64  `json:"size"`
-	} `json:"files"`
-}
-
-// strictDecode decodes JSON into v, refusing unknown fields and trailing
-// data, and checks that every field of the shape is present.
-func strictDecode(t *testing.T, data string, v any, fields ...string) {
-	t.Helper()
-	dec := json.NewDecoder(strings.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		t.Fatalf("decode %T: %v\n%s", v, err, data)
-	}
-	if dec.More() {
-		t.Fatalf("decode %T: trailing data\n%s", v, data)
-	}
-	var raw any
-	if err := json.Unmarshal([]byte(data), &raw); err != nil {
-		t.Fatal(err)
-	}
-	objs := []any{raw}
-	if a, ok := raw.([]any); ok {
-		objs = a
-	}
-	for _, o := range objs {
-		m := o.(map[string]any)
-		for _, f := range fields {
-			if _, ok := m[f]; !ok {
-				t.Errorf("JSON object lacks %q: %v", f, m)
-			}
-		}
-	}
-}
-
-var issueFields = []string{"id", "title", "status", "priority", "assignee", "keywords", "nosy", "created", "activity"}
-
 func TestAPI(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		sc := newScenario(t, st, nil)
@@ -453,8 +388,8 @@ func TestAPI(t *testing.T) {
 		if !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
 			t.Errorf("/api/issues Content-Type %q", r.header.Get("Content-Type"))
 		}
-		var list []issueJSON
-		strictDecode(t, r.body, &list, issueFields...)
+		var list []contract.Issue
+		contract.Decode(t, r.body, &list, contract.IssueFields...)
 		if len(list) != 3 || list[0].ID != sc.printer || list[1].ID != sc.scanner || list[2].ID != sc.old {
 			t.Fatalf("/api/issues?status=all&sort=id = %+v", list)
 		}
@@ -477,8 +412,8 @@ func TestAPI(t *testing.T) {
 
 		// The same filters and paging as the index.
 		r = mustGet(t, sc.url+"/api/issues?status=all&sort=id&per_page=1&page=2", http.StatusOK)
-		var page []issueJSON
-		strictDecode(t, r.body, &page, issueFields...)
+		var page []contract.Issue
+		contract.Decode(t, r.body, &page, contract.IssueFields...)
 		if len(page) != 1 || page[0].ID != sc.scanner {
 			t.Errorf("page 2 of 1 = %+v", page)
 		}
@@ -487,8 +422,8 @@ func TestAPI(t *testing.T) {
 			t.Errorf("Link = %q, want %q", got, wantLink)
 		}
 		for q, want := range map[string][]int64{"q=minutes": {sc.scanner}, "priority=urgent": {sc.scanner}, "status=closed": {sc.old}, "keyword=none": {}} {
-			var got []issueJSON
-			strictDecode(t, mustGet(t, sc.url+"/api/issues?"+q, http.StatusOK).body, &got)
+			var got []contract.Issue
+			contract.Decode(t, mustGet(t, sc.url+"/api/issues?"+q, http.StatusOK).body, &got)
 			ids := []int64{}
 			for _, is := range got {
 				ids = append(ids, is.ID)
@@ -501,14 +436,14 @@ func TestAPI(t *testing.T) {
 		var e struct {
 			Error string `json:"error"`
 		}
-		strictDecode(t, r.body, &e)
+		contract.Decode(t, r.body, &e)
 		if r.status != http.StatusBadRequest || !strings.Contains(e.Error, "bogus") {
 			t.Errorf("/api/issues?status=bogus: %d %q", r.status, e.Error)
 		}
 
 		r = mustGet(t, fmt.Sprintf("%s/api/issues/%d", sc.url, sc.printer), http.StatusOK)
-		var d issueDetailJSON
-		strictDecode(t, r.body, &d, append(issueFields, "messages")...)
+		var d contract.IssueDetail
+		contract.Decode(t, r.body, &d, append(contract.IssueFields, "messages")...)
 		assertNoAddress(t, "/api/issues/N", r.body)
 		if d.ID != sc.printer || d.Title != xssTitle || len(d.Messages) != 2 {
 			t.Fatalf("/api/issues/%d = %+v", sc.printer, d)
@@ -529,8 +464,8 @@ func TestAPI(t *testing.T) {
 		// `issue show -json` (LoadIssueDetail).
 		setPassword(t, st, "bob@example.org", "sesame")
 		r = do(t, http.MethodGet, fmt.Sprintf("%s/api/issues/%d", sc.url, sc.printer), "bob:sesame", nil)
-		var full issueDetailJSON
-		strictDecode(t, r.body, &full, append(issueFields, "messages")...)
+		var full contract.IssueDetail
+		contract.Decode(t, r.body, &full, append(contract.IssueFields, "messages")...)
 		is, err := st.Issue(t.Context(), sc.printer)
 		if err != nil {
 			t.Fatal(err)
@@ -540,8 +475,8 @@ func TestAPI(t *testing.T) {
 			t.Fatal(err)
 		}
 		refJSON, _ := json.Marshal(ref)
-		var want issueDetailJSON
-		strictDecode(t, string(refJSON), &want)
+		var want contract.IssueDetail
+		contract.Decode(t, string(refJSON), &want)
 		if !reflect.DeepEqual(full, want) {
 			t.Errorf("authenticated /api/issues/N =\n%+v\nwant (issue show -json)\n%+v", full, want)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/emersion/go-msgauth/dkim"
 
 	"github.com/trackerd/trackerd/internal/storetest"
+	"github.com/trackerd/trackerd/internal/testmail"
 	"github.com/trackerd/trackerd/mailgw/auth/dnstest"
 	"github.com/trackerd/trackerd/store"
 )
@@ -84,7 +85,7 @@ func TestAuthForgedFrom(t *testing.T) {
 				if err := c.Hello("client.example.org"); err != nil {
 					t.Fatal(err)
 				}
-				reply, err := sendMail(c, "alice@example.org", []string{"tracker@localhost"}, opening)
+				reply, err := testmail.Send(c, "alice@example.org", []string{"tracker@localhost"}, opening)
 				if err != nil {
 					t.Fatalf("alice's signed mail: %v", err)
 				}
@@ -95,7 +96,7 @@ func TestAuthForgedFrom(t *testing.T) {
 				if d := e.issue(t, id); d.Priority != "urgent" {
 					t.Fatalf("alice's signed mail set priority %q, want urgent", d.Priority)
 				}
-				if _, err := sendMail(c, "alice@example.org", []string{"tracker@localhost"}, forgery(id)); err != nil {
+				if _, err := testmail.Send(c, "alice@example.org", []string{"tracker@localhost"}, forgery(id)); err != nil {
 					t.Fatalf("forgery: %v", err)
 				}
 				d := e.issue(t, id)
@@ -107,7 +108,7 @@ func TestAuthForgedFrom(t *testing.T) {
 					Status string `json:"status"`
 					Reason string `json:"reason"`
 				}
-				strictDecodeLoose(t, e.mustRun(t, "inbound", "list", "-json", "-limit", "1"), &inbound)
+				decodeFields(t, e.mustRun(t, "inbound", "list", "-json", "-limit", "1"), &inbound)
 				raw := e.mustRun(t, "inbound", "show", fmt.Sprint(inbound[0].ID), "-raw")
 				switch trust {
 				case "authenticated":
@@ -142,8 +143,8 @@ func TestAuthForgedFrom(t *testing.T) {
 	})
 }
 
-// strictDecodeLoose decodes JSON keeping only the fields of v.
-func strictDecodeLoose(t *testing.T, data string, v any) {
+// decodeFields decodes JSON into v, ignoring fields v does not name.
+func decodeFields(t *testing.T, data string, v any) {
 	t.Helper()
 	if err := json.Unmarshal([]byte(data), v); err != nil {
 		t.Fatalf("decode %q: %v", data, err)
@@ -191,7 +192,7 @@ func TestAuthLimits(t *testing.T) {
 		}
 		held := 0
 		for i := range 50 {
-			reply, err := sendMail(c, "away@example.net", []string{"tracker@localhost"},
+			reply, err := testmail.Send(c, "away@example.net", []string{"tracker@localhost"},
 				msg("Away <away@example.net>", "Re: [issue1] New thing 1", fmt.Sprintf("away%d@example.net", i),
 					fmt.Sprintf("I am out of the office until Monday. (%d)", i)))
 			if err != nil {

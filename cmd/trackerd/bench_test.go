@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trackerd/trackerd/internal/contract"
 	"github.com/trackerd/trackerd/internal/testmail"
 )
 
@@ -59,8 +60,8 @@ func TestGeneratedArchiveImports(t *testing.T) {
 	if !strings.Contains(out, "imported 300 mails: 0 filed, 300 ignored (300 duplicates)") {
 		t.Fatalf("second import: %q", out)
 	}
-	var l []issueJSON
-	strictDecode(t, mustRun(t, dir, "-config", cfg, "issue", "list", "-json"), &l)
+	var l []contract.Issue
+	contract.Decode(t, mustRun(t, dir, "-config", cfg, "issue", "list", "-json"), &l)
 	nosy := 0
 	for _, is := range l {
 		nosy += len(is.Nosy)

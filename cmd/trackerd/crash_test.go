@@ -26,6 +26,7 @@ import (
 	"github.com/trackerd/trackerd/internal/storetest"
 	"github.com/trackerd/trackerd/internal/testdovecot"
 	"github.com/trackerd/trackerd/internal/testenv"
+	"github.com/trackerd/trackerd/internal/testmail"
 	"github.com/trackerd/trackerd/internal/testpg"
 	"github.com/trackerd/trackerd/store"
 )
@@ -105,7 +106,7 @@ func (l *crashLoad) run(t *testing.T, timeout time.Duration) {
 							continue
 						}
 					}
-					_, err := sendMail(c, m.from, []string{"tracker@localhost"}, m.raw)
+					_, err := testmail.Send(c, m.from, []string{"tracker@localhost"}, m.raw)
 					if err == nil {
 						l.mu.Lock()
 						l.answered[m.id] = true

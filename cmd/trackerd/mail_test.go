@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trackerd/trackerd/internal/contract"
 	"github.com/trackerd/trackerd/internal/corpus"
 )
 
@@ -60,17 +61,17 @@ func msg(from, subject, id, body string, headers ...string) string {
 	return b.String()
 }
 
-func (e *cliEnv) issue(t *testing.T, id int64) issueDetailJSON {
+func (e *cliEnv) issue(t *testing.T, id int64) contract.IssueDetail {
 	t.Helper()
-	var d issueDetailJSON
-	strictDecode(t, e.mustRun(t, "issue", "show", fmt.Sprint(id), "-json"), &d)
+	var d contract.IssueDetail
+	contract.Decode(t, e.mustRun(t, "issue", "show", fmt.Sprint(id), "-json"), &d)
 	return d
 }
 
-func (e *cliEnv) issues(t *testing.T) []issueJSON {
+func (e *cliEnv) issues(t *testing.T) []contract.Issue {
 	t.Helper()
-	var l []issueJSON
-	strictDecode(t, e.mustRun(t, "issue", "list", "-json"), &l)
+	var l []contract.Issue
+	contract.Decode(t, e.mustRun(t, "issue", "list", "-json"), &l)
 	return l
 }
 
@@ -112,7 +113,7 @@ func TestMailGateway(t *testing.T) {
 			t.Errorf("nosy after the first mail = %v, want the author", d.Nosy)
 		}
 		var users []userJSON
-		strictDecode(t, e.mustRun(t, "user", "list", "-json"), &users)
+		contract.Decode(t, e.mustRun(t, "user", "list", "-json"), &users)
 		if len(users) != 1 || users[0].RealName != "Alice Liddell" || users[0].Username != "alice" {
 			t.Errorf("the unknown sender became %+v, want user alice named Alice Liddell", users)
 		}
@@ -197,7 +198,7 @@ func TestMailGateway(t *testing.T) {
 			t.Errorf("an auto-reply or bounce created an issue: %d issues", n)
 		}
 		var inbound []inboundRowJSON
-		strictDecode(t, e.mustRun(t, "inbound", "list", "-json", "-status", "ignored"), &inbound)
+		contract.Decode(t, e.mustRun(t, "inbound", "list", "-json", "-status", "ignored"), &inbound)
 		ignored := map[string]bool{}
 		for _, r := range inbound {
 			ignored[r.MessageID] = true
@@ -217,7 +218,7 @@ func TestMailGateway(t *testing.T) {
 			t.Errorf("a rejected mail changed the issue")
 		}
 		var outbox []outboxRowJSON
-		strictDecode(t, e.mustRun(t, "outbox", "list", "-json"), &outbox)
+		contract.Decode(t, e.mustRun(t, "outbox", "list", "-json"), &outbox)
 		replies := 0
 		for _, o := range outbox {
 			if o.Recipient == "frank@example.org" {
@@ -238,14 +239,14 @@ func TestMailGateway(t *testing.T) {
 		if !found {
 			t.Errorf("no error reply to frank in the outgoing spool (%d files)", len(spooled))
 		}
-		strictDecode(t, e.mustRun(t, "user", "list", "-json"), &users)
+		contract.Decode(t, e.mustRun(t, "user", "list", "-json"), &users)
 		for _, u := range users {
 			if u.Address == "frank@example.org" {
 				t.Errorf("a rejected mail left its sender created as a user")
 			}
 		}
 		var rejected []inboundRowJSON
-		strictDecode(t, e.mustRun(t, "inbound", "list", "-json", "-status", "rejected"), &rejected)
+		contract.Decode(t, e.mustRun(t, "inbound", "list", "-json", "-status", "rejected"), &rejected)
 		if len(rejected) != 1 || !strings.Contains(rejected[0].Reason, "colour") {
 			t.Fatalf("inbound rejected = %+v, want the colour mail with its reason", rejected)
 		}

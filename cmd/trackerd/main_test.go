@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -22,6 +21,7 @@ import (
 
 	_ "github.com/lib/pq"
 
+	"github.com/trackerd/trackerd/internal/contract"
 	"github.com/trackerd/trackerd/internal/storetest"
 	"github.com/trackerd/trackerd/store"
 )
@@ -85,19 +85,6 @@ func mustRun(t *testing.T, dir string, args ...string) string {
 		t.Fatalf("trackerd %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
 	}
 	return r.stdout
-}
-
-// strictDecode decodes JSON into v, refusing unknown fields and trailing data.
-func strictDecode(t *testing.T, data string, v any) {
-	t.Helper()
-	dec := json.NewDecoder(strings.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		t.Fatalf("decode %T: %v\n%s", v, err, data)
-	}
-	if dec.More() {
-		t.Fatalf("decode %T: trailing data after the JSON value\n%s", v, data)
-	}
 }
 
 func TestVersionAndUsage(t *testing.T) {
@@ -344,7 +331,7 @@ func TestUserCommands(t *testing.T) {
 		}
 
 		var users []userJSON
-		strictDecode(t, e.mustRun(t, "user", "list", "-json"), &users)
+		contract.Decode(t, e.mustRun(t, "user", "list", "-json"), &users)
 		want := []userJSON{
 			{ID: users[0].ID, Username: "alice", RealName: "Alice L.", Address: "alice@example.org",
 				Addresses: []string{"a.liddell@wonderland.example"}, Roles: []string{"user", "admin"}},
@@ -355,12 +342,12 @@ func TestUserCommands(t *testing.T) {
 			t.Errorf("user list -json =\n%+v\nwant\n%+v", users, want)
 		}
 		var one userJSON
-		strictDecode(t, e.mustRun(t, "user", "show", "-json", "A.LIDDELL@wonderland.example"), &one)
+		contract.Decode(t, e.mustRun(t, "user", "show", "-json", "A.LIDDELL@wonderland.example"), &one)
 		if one.Address != "alice@example.org" {
 			t.Errorf("user show by alternate address found %q, want alice@example.org", one.Address)
 		}
 		var limited []userJSON
-		strictDecode(t, e.mustRun(t, "user", "list", "-limit", "1", "-json"), &limited)
+		contract.Decode(t, e.mustRun(t, "user", "list", "-limit", "1", "-json"), &limited)
 		if len(limited) != 1 {
 			t.Errorf("user list -limit 1 printed %d users", len(limited))
 		}
@@ -370,38 +357,6 @@ func TestUserCommands(t *testing.T) {
 			t.Errorf("user show by a removed alternate address succeeded")
 		}
 	})
-}
-
-// issueJSON and messageJSON are DESIGN §3's issue shapes.
-type issueJSON struct {
-	ID       int64     `json:"id"`
-	Title    string    `json:"title"`
-	Status   string    `json:"status"`
-	Priority string    `json:"priority"`
-	Assignee *string   `json:"assignee"`
-	Keywords []string  `json:"keywords"`
-	Nosy     []string  `json:"nosy"`
-	Created  time.Time `json:"created"`
-	Activity time.Time `json:"activity"`
-}
-
-type issueDetailJSON struct {
-	issueJSON
-	Messages []messageJSON `json:"messages"`
-}
-
-type messageJSON struct {
-	ID        int64     `json:"id"`
-	Author    string    `json:"author"`
-	Date      time.Time `json:"date"`
-	MessageID string    `json:"message_id"`
-	InReplyTo string    `json:"in_reply_to"`
-	Content   string    `json:"content"`
-	Files     []struct {
-		Name string `json:"name"`
-		Type string `json:"type"`
-		Size int64  `json:"size"`
-	} `json:"files"`
 }
 
 func TestIssueJSON(t *testing.T) {
@@ -465,10 +420,10 @@ func TestIssueJSON(t *testing.T) {
 			t.Fatalf("seed issues: %v", err)
 		}
 
-		var list []issueJSON
-		strictDecode(t, e.mustRun(t, "issue", "list", "-json"), &list)
+		var list []contract.Issue
+		contract.Decode(t, e.mustRun(t, "issue", "list", "-json"), &list)
 		bob := "bob@example.org"
-		want := []issueJSON{
+		want := []contract.Issue{
 			{ID: first, Title: "Crash on empty subject", Status: "chatting", Priority: "urgent", Assignee: &bob,
 				Keywords: []string{"crash", "mailgw"}, Nosy: []string{"alice@example.org", "bob@example.org"},
 				Created: created, Activity: created.Add(time.Hour)},
@@ -484,10 +439,10 @@ func TestIssueJSON(t *testing.T) {
 
 		// Flags after and before the positional argument.
 		for _, args := range [][]string{{"issue", "show", fmt.Sprint(first), "-json"}, {"issue", "show", "-json", fmt.Sprint(first)}} {
-			var d issueDetailJSON
-			strictDecode(t, e.mustRun(t, args...), &d)
-			if !reflect.DeepEqual(d.issueJSON, want[0]) {
-				t.Errorf("%v: issue = %+v, want %+v", args, d.issueJSON, want[0])
+			var d contract.IssueDetail
+			contract.Decode(t, e.mustRun(t, args...), &d)
+			if !reflect.DeepEqual(d.Issue, want[0]) {
+				t.Errorf("%v: issue = %+v, want %+v", args, d.Issue, want[0])
 			}
 			if len(d.Messages) != 2 {
 				t.Fatalf("%v: %d messages, want 2", args, len(d.Messages))
@@ -501,16 +456,16 @@ func TestIssueJSON(t *testing.T) {
 				t.Errorf("%v: second message = %+v", args, d.Messages[1])
 			}
 		}
-		var empty issueDetailJSON
-		strictDecode(t, e.mustRun(t, "issue", "show", fmt.Sprint(second), "-json"), &empty)
+		var empty contract.IssueDetail
+		contract.Decode(t, e.mustRun(t, "issue", "show", fmt.Sprint(second), "-json"), &empty)
 		if empty.Messages == nil {
 			t.Errorf("issue show -json of an issue without messages: messages is null, want []")
 		}
 		if r := e.run(t, "issue", "show", "9999"); r.code == 0 || !strings.Contains(r.stderr, "no issue 9999") {
 			t.Errorf("issue show 9999: exit %d, stderr %q", r.code, r.stderr)
 		}
-		var limited []issueJSON
-		strictDecode(t, e.mustRun(t, "issue", "list", "-json", "-limit", "1"), &limited)
+		var limited []contract.Issue
+		contract.Decode(t, e.mustRun(t, "issue", "list", "-json", "-limit", "1"), &limited)
 		if len(limited) != 1 {
 			t.Errorf("issue list -limit 1 printed %d issues", len(limited))
 		}

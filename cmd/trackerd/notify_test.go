@@ -28,6 +28,7 @@ import (
 	"github.com/emersion/go-msgauth/dkim"
 	"github.com/emersion/go-smtp"
 
+	"github.com/trackerd/trackerd/internal/contract"
 	"github.com/trackerd/trackerd/internal/corpus"
 	"github.com/trackerd/trackerd/internal/testenv"
 	"github.com/trackerd/trackerd/internal/testmail"
@@ -163,7 +164,7 @@ func (e *cliEnv) appendConfig(t *testing.T, toml string) {
 func (e *cliEnv) outbox(t *testing.T) []outboxRowJSON {
 	t.Helper()
 	var rows []outboxRowJSON
-	strictDecode(t, e.mustRun(t, "outbox", "list", "-json"), &rows)
+	contract.Decode(t, e.mustRun(t, "outbox", "list", "-json"), &rows)
 	return rows
 }
 

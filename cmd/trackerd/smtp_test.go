@@ -28,7 +28,9 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/trackerd/trackerd/internal/contract"
 	"github.com/trackerd/trackerd/internal/testenv"
+	"github.com/trackerd/trackerd/internal/testmail"
 )
 
 // smtpServe is a running `trackerd serve` with the listener on addr.
@@ -107,30 +109,6 @@ func (s *smtpServe) kill(t *testing.T) {
 	s.exited <- nil
 }
 
-// sendMail sends one mail with go-smtp's client and returns the DATA reply.
-func sendMail(c *smtp.Client, from string, to []string, raw string) (string, error) {
-	if err := c.Mail(from, nil); err != nil {
-		return "", err
-	}
-	for _, r := range to {
-		if err := c.Rcpt(r, nil); err != nil {
-			return "", err
-		}
-	}
-	w, err := c.Data()
-	if err != nil {
-		return "", err
-	}
-	if _, err := io.WriteString(w, raw); err != nil {
-		return "", err
-	}
-	resp, err := w.CloseWithResponse()
-	if err != nil {
-		return "", err
-	}
-	return resp.StatusText, nil
-}
-
 func dialSMTP(t *testing.T, addr string) *smtp.Client {
 	t.Helper()
 	c, err := smtp.Dial(addr)
@@ -175,10 +153,7 @@ func swaksTLS(t *testing.T) {
 	if strings.Contains(string(out), "=== TLS supported") {
 		return
 	}
-	if testenv.InCI() {
-		t.Fatalf("swaks has no TLS: CI must install libnet-ssleay-perl and libio-socket-ssl-perl (.ci/run)\n%s", out)
-	}
-	t.Skipf("swaks has no TLS (install libnet-ssleay-perl and libio-socket-ssl-perl)")
+	testenv.Unavailable(t, "swaks has no TLS (install libnet-ssleay-perl and libio-socket-ssl-perl)\n%s", out)
 }
 
 // TestServeSMTP: relay attempts refused, oversize refused with 552, and
@@ -190,7 +165,7 @@ func TestServeSMTP(t *testing.T) {
 
 		// Relay attempts: go-smtp's client and swaks.
 		c := dialSMTP(t, addr)
-		if _, err := sendMail(c, "spammer@example.net", []string{"victim@elsewhere.example"}, msg("spammer@example.net", "Buy", "spam1@example.net", "x")); smtpCode(err) != 550 {
+		if _, err := testmail.Send(c, "spammer@example.net", []string{"victim@elsewhere.example"}, msg("spammer@example.net", "Buy", "spam1@example.net", "x")); smtpCode(err) != 550 {
 			t.Errorf("relay attempt with go-smtp: %v, want 550", err)
 		}
 		_ = c.Reset()
@@ -205,7 +180,7 @@ func TestServeSMTP(t *testing.T) {
 			t.Errorf("MAIL FROM with SIZE=%d: %v, want 552", len(big), err)
 		}
 		_ = c.Reset()
-		if _, err := sendMail(c, "alice@example.org", []string{"tracker@localhost"}, big); smtpCode(err) != 552 {
+		if _, err := testmail.Send(c, "alice@example.org", []string{"tracker@localhost"}, big); smtpCode(err) != 552 {
 			t.Errorf("DATA of %d bytes: %v, want 552", len(big), err)
 		}
 		bigFile := filepath.Join(e.dir, "big.eml")
@@ -224,7 +199,7 @@ func TestServeSMTP(t *testing.T) {
 		if l := e.issues(t); len(l) != 1 || l[0].Title != "Sent with swaks" {
 			t.Errorf("issue list -json right after the 250 = %+v", l)
 		}
-		reply, err := sendMail(c, "bob@example.org", []string{"tracker@localhost"}, msg("Bob <bob@example.org>", "Sent with go-smtp", "gosmtp@example.org", "Hello."))
+		reply, err := testmail.Send(c, "bob@example.org", []string{"tracker@localhost"}, msg("Bob <bob@example.org>", "Sent with go-smtp", "gosmtp@example.org", "Hello."))
 		if err != nil {
 			t.Fatalf("go-smtp mail: %v", err)
 		}
@@ -267,7 +242,7 @@ func TestServeSMTPConcurrent(t *testing.T) {
 				defer c.Close()
 				for j := range perConn {
 					from := fmt.Sprintf("user%d@example.org", i)
-					if _, err := sendMail(c, from, []string{"tracker@localhost"},
+					if _, err := testmail.Send(c, from, []string{"tracker@localhost"},
 						msg(from, fmt.Sprintf("Mail %d.%d", i, j), fmt.Sprintf("c%d.%d@example.org", i, j), "Body.")); err != nil {
 						errs <- fmt.Errorf("mail %d.%d: %w", i, j, err)
 					}
@@ -293,7 +268,7 @@ func TestServeSMTPConcurrent(t *testing.T) {
 			}
 		}
 		var in []inboundRowJSON
-		strictDecode(t, e.mustRun(t, "inbound", "list", "-json"), &in)
+		contract.Decode(t, e.mustRun(t, "inbound", "list", "-json"), &in)
 		filed := 0
 		for _, r := range in {
 			if r.Status == "filed" && r.Source == "smtp" {
@@ -315,7 +290,7 @@ func TestServeSMTPKill(t *testing.T) {
 		for i := range rounds {
 			srv := startSMTP(t, e, addr)
 			c := dialSMTP(t, addr)
-			reply, err := sendMail(c, "kim@example.org", []string{"tracker@localhost"},
+			reply, err := testmail.Send(c, "kim@example.org", []string{"tracker@localhost"},
 				msg("kim@example.org", fmt.Sprintf("Killed %d", i), fmt.Sprintf("kill%d@example.org", i), "Still here?"))
 			if err != nil {
 				t.Fatalf("round %d: %v", i, err)
@@ -351,7 +326,7 @@ func TestServeSMTPStartTLS(t *testing.T) {
 			t.Fatalf("STARTTLS: %v", err)
 		}
 		defer c.Close()
-		if _, err := sendMail(c, "lee@example.org", []string{"tracker@localhost"}, msg("lee@example.org", "Over TLS", "tls1@example.org", "Encrypted.")); err != nil {
+		if _, err := testmail.Send(c, "lee@example.org", []string{"tracker@localhost"}, msg("lee@example.org", "Over TLS", "tls1@example.org", "Encrypted.")); err != nil {
 			t.Fatalf("mail after STARTTLS: %v", err)
 		}
 		if st, ok := c.TLSConnectionState(); !ok || !st.HandshakeComplete {

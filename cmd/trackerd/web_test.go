@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trackerd/trackerd/internal/contract"
 	"github.com/trackerd/trackerd/internal/testenv"
 )
 
@@ -170,13 +171,13 @@ func TestServeWeb(t *testing.T) {
 		if !strings.Contains(httpGet(t, base+"?q=jams", http.StatusOK), `href="/issue/1"`) {
 			t.Errorf("search for a word of the body does not find the issue")
 		}
-		var list []issueJSON
-		strictDecode(t, httpGet(t, base+"api/issues", http.StatusOK), &list)
+		var list []contract.Issue
+		contract.Decode(t, httpGet(t, base+"api/issues", http.StatusOK), &list)
 		if len(list) != 1 || list[0].ID != 1 || list[0].Title != "Paper jam <script>alert(1)</script>" || len(list[0].Nosy) != 2 {
 			t.Errorf("/api/issues = %+v", list)
 		}
-		var d issueDetailJSON
-		strictDecode(t, httpGet(t, base+"api/issues/1", http.StatusOK), &d)
+		var d contract.IssueDetail
+		contract.Decode(t, httpGet(t, base+"api/issues/1", http.StatusOK), &d)
 		if len(d.Messages) != 2 || d.Messages[0].Author != "alice@…" {
 			t.Errorf("/api/issues/1 = %+v", d)
 		}
@@ -240,9 +241,9 @@ func TestServeWebPrivate(t *testing.T) {
 				t.Errorf("GET / as %q: %d, want 200", cred, code)
 			}
 		}
-		var list []issueJSON
+		var list []contract.Issue
 		_, _, body := httpDo(t, http.MethodGet, base+"api/issues?"+url.Values{"status": {"all"}}.Encode(), "alice:open sesame", "")
-		strictDecode(t, body, &list)
+		contract.Decode(t, body, &list)
 		httpGet(t, base+"healthz", http.StatusOK)
 	})
 }
