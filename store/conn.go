@@ -292,8 +292,8 @@ func (p *preparedTx) QueryRowContext(ctx context.Context, query string, args ...
 }
 
 // ftsPending remembers the ids of the issues and messages a SQLite
-// transaction inserted, so that its commit adds them to the FTS5 indexes
-// in one statement each (see migration 0003). SQLite has one writer at a
+// transaction inserted, so that its commit adds them to the FTS5 index
+// in one statement each (see migrations 0003 and 0010). SQLite has one writer at a
 // time and AUTOINCREMENT ids only grow, so every row from the first id a
 // transaction inserted to the last is its own; rows a savepoint rolled
 // back are simply not there to index.
@@ -318,13 +318,13 @@ func (p *ftsPending) message(id int64) {
 // flush indexes the pending rows inside the transaction c runs in.
 func (p *ftsPending) flush(ctx context.Context, c *conn) error {
 	if p.issueMin != 0 {
-		if _, err := c.exec(ctx, `INSERT INTO issues_fts (rowid, title) SELECT id, title FROM issues WHERE id BETWEEN $1 AND $2`,
+		if _, err := c.exec(ctx, `INSERT INTO search_fts (rowid, text) SELECT id << 32, title FROM issues WHERE id BETWEEN $1 AND $2`,
 			p.issueMin, p.issueMax); err != nil {
 			return fmt.Errorf("index issues: %w", err)
 		}
 	}
 	if p.msgMin != 0 {
-		if _, err := c.exec(ctx, `INSERT INTO messages_fts (rowid, content) SELECT id, content FROM messages WHERE id BETWEEN $1 AND $2`,
+		if _, err := c.exec(ctx, `INSERT INTO search_fts (rowid, text) SELECT (issue_id << 32) | id, content FROM messages WHERE id BETWEEN $1 AND $2`,
 			p.msgMin, p.msgMax); err != nil {
 			return fmt.Errorf("index messages: %w", err)
 		}

@@ -146,7 +146,7 @@ func TestCrash(t *testing.T) {
 					t.Errorf("%s = %q, %v; want %q", q, rows, err, want)
 				}
 			}
-			for _, fts := range []string{"issues_fts", "messages_fts"} {
+			for _, fts := range []string{"search_fts"} {
 				if err := store.ExecRaw(ctx, s, `INSERT INTO `+fts+` (`+fts+`) VALUES ('integrity-check')`); err != nil {
 					t.Errorf("%s integrity-check: %v", fts, err)
 				}

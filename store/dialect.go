@@ -151,24 +151,33 @@ func Conflict(err error) bool {
 		pq.As(err, pqerror.TRSerializationFailure) != nil
 }
 
-// ftsPrefix bounds how much of a message PostgreSQL indexes: to_tsvector
-// fails on text whose lexemes exceed 1 MB, and a failed index update would
-// refuse the mail. 100,000 characters keep any text well below that.
-// SQLite's FTS5 has no such limit and indexes all of it.
-const ftsPrefix = "100000"
-
-// matchWord returns a condition, on the issues table aliased i, that holds
-// when word (letters and digits only, lower case) occurs as a whole word in
-// the issue's title or in the content of any of its messages.
-func (d dialect) matchWord(a *args, word string) string {
+// wordIssues returns a query of the ids of the issues holding word
+// (letters and digits only, lower case) as a whole word in the title or in
+// the content of any of their messages (migration 0010). PostgreSQL
+// indexes the first 100,000 characters of a message: to_tsvector fails on
+// text whose lexemes exceed 1 MB, and a failed index update would refuse
+// the mail. SQLite's FTS5 has no such limit and indexes all of it. On SQLite the
+// ids come out in order, once per title or message that holds the word.
+func (d dialect) wordIssues(a *args, word string) string {
 	if d == sqliteDialect {
-		p := a.add(`"` + word + `"`) // an FTS5 string: the word, never syntax
-		return `i.id IN (SELECT rowid FROM issues_fts WHERE issues_fts MATCH ` + p +
-			` UNION SELECT m.issue_id FROM messages m WHERE m.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ` + p + `))`
+		// An FTS5 string: the word, never syntax.
+		return `SELECT rowid >> 32 FROM search_fts WHERE search_fts MATCH ` + a.add(`"`+word+`"`)
 	}
-	p := a.add(word)
-	return `i.id IN (SELECT id FROM issues WHERE to_tsvector('simple', title) @@ plainto_tsquery('simple', ` + p +
-		`) UNION SELECT issue_id FROM messages WHERE to_tsvector('simple', left(content, ` + ftsPrefix + `)) @@ plainto_tsquery('simple', ` + p + `))`
+	return `SELECT issue_id FROM issue_words WHERE words @@ plainto_tsquery('simple', ` + a.add(word) + `)`
+}
+
+// matchWords returns a condition, on the issues table aliased i, that
+// holds when every one of words occurs in the issue (see wordIssues).
+func (d dialect) matchWords(a *args, words []string) string {
+	if d == postgresDialect {
+		// One query: the GIN index intersects the words' lists itself.
+		return `i.id IN (` + d.wordIssues(a, strings.Join(words, " ")) + `)`
+	}
+	conds := make([]string, len(words))
+	for k, w := range words {
+		conds[k] = `i.id IN (` + d.wordIssues(a, w) + `)`
+	}
+	return strings.Join(conds, ` AND `)
 }
 
 // titleOrder is the ORDER BY expression for titles: case-folded, then by

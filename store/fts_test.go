@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/trackerd/trackerd/internal/storetest"
@@ -50,7 +51,7 @@ func TestSearchAfterSavepoints(t *testing.T) {
 			t.Fatalf("ids: kept %d undone %d", kept, undone)
 		}
 		if s.Driver() == store.DriverSQLite {
-			for _, fts := range []string{"issues_fts", "messages_fts"} {
+			for _, fts := range []string{"search_fts"} {
 				if err := store.ExecRaw(ctx, s, `INSERT INTO `+fts+` (`+fts+`) VALUES ('integrity-check')`); err != nil {
 					t.Errorf("%s integrity-check: %v", fts, err)
 				}
@@ -85,11 +86,71 @@ func TestRetitleInSameTx(t *testing.T) {
 			}
 		}
 		if s.Driver() == store.DriverSQLite {
-			for _, fts := range []string{"issues_fts", "messages_fts"} {
+			for _, fts := range []string{"search_fts"} {
 				if err := store.ExecRaw(ctx, s, `INSERT INTO `+fts+` (`+fts+`) VALUES ('integrity-check')`); err != nil {
 					t.Errorf("%s integrity-check: %v", fts, err)
 				}
 			}
 		}
 	})
+}
+
+// TestMigrateSearchIndex: migration 0010 indexes the titles and messages
+// already in the database, on both stores.
+func TestMigrateSearchIndex(t *testing.T) {
+	// Not parallel: it changes a package setting.
+	for _, d := range storetest.Drivers {
+		t.Run(d, func(t *testing.T) { testMigrateSearchIndex(t, storetest.Options(t, d)) })
+	}
+}
+
+func testMigrateSearchIndex(t *testing.T, o store.Options) {
+	ctx := t.Context()
+	restore := store.SetMigrateLimit(9)
+	s, err := store.Open(ctx, o)
+	restore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := s.SchemaVersion(); v != 9 {
+		t.Fatalf("schema version %d, want 9", v)
+	}
+	// Rows as version 9 held them, written without the store's code.
+	for _, q := range []string{
+		`INSERT INTO users (id, username, username_lower, created) VALUES (1, 'a', 'a', ` + storeNow(o) + `)`,
+		`INSERT INTO issues (id, title, status, priority, created, activity) VALUES (1, 'oldtitleword one', 'unread', 'bug', ` + storeNow(o) + `, ` + storeNow(o) + `)`,
+		`INSERT INTO issues (id, title, status, priority, created, activity) VALUES (2, 'second', 'unread', 'bug', ` + storeNow(o) + `, ` + storeNow(o) + `)`,
+		`INSERT INTO messages (id, issue_id, author_id, date, message_id, content, full_text) VALUES (1, 2, 1, ` + storeNow(o) + `, '<1@x>', 'oldbodyword here', '')`,
+		`INSERT INTO messages (id, issue_id, author_id, date, message_id, content, full_text) VALUES (2, 2, 1, ` + storeNow(o) + `, '<2@x>', 'another oldword', '')`,
+	} {
+		if err := store.ExecRaw(ctx, s, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	s.Close()
+	s = storetest.Open(t, o)
+	if v := s.SchemaVersion(); v != store.LatestSchemaVersion() {
+		t.Fatalf("schema version %d after reopening, want %d", v, store.LatestSchemaVersion())
+	}
+	for q, want := range map[string][]int64{"oldtitleword": {1}, "oldbodyword": {2}, "oldword second": {2}, "one oldword": {}} {
+		list, err := s.ListIssues(ctx, store.IssueFilter{Query: q, Sort: "id"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := []int64{}
+		for _, is := range list {
+			got = append(got, is.ID)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("search %q after migrating: %v, want %v", q, got, want)
+		}
+	}
+}
+
+// storeNow is the current time as a literal of o's timestamp columns.
+func storeNow(o store.Options) string {
+	if o.Driver == store.DriverPostgres {
+		return "now()"
+	}
+	return "0"
 }

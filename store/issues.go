@@ -259,8 +259,8 @@ func (c *conn) issueWhere(f IssueFilter, a *args) string {
 		if len(words) == 0 {
 			conds = append(conds, `1 = 0`)
 		}
-		for _, w := range words {
-			conds = append(conds, c.d.matchWord(a, w))
+		if len(words) > 0 {
+			conds = append(conds, c.d.matchWords(a, words))
 		}
 	}
 	if len(conds) == 0 {

@@ -75,6 +75,10 @@ const migrationLockClass = 0x74726b64
 // is newer than this binary, nothing is changed and the error wraps
 // ErrSchemaTooNew. A failed migration is rolled back whole.
 //
+// migrateLimit, when above 0, stops migrations at that version (tests of
+// a migration over an older schema's data).
+var migrateLimit int
+
 // Migration statements run without the per-query timeout: a migration of a
 // large database may take a while, and ctx still bounds it.
 func migrate(ctx context.Context, db *sql.DB, d dialect, schema string) (int, error) {
@@ -83,6 +87,9 @@ func migrate(ctx context.Context, db *sql.DB, d dialect, schema string) (int, er
 		return 0, fmt.Errorf("store: migrate: %w", err)
 	}
 	latest := len(ms)
+	if migrateLimit > 0 {
+		latest = min(latest, migrateLimit)
+	}
 
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
@@ -117,7 +124,7 @@ func migrate(ctx context.Context, db *sql.DB, d dialect, schema string) (int, er
 	if current == latest {
 		return current, nil // nothing to do; the deferred rollback ends the transaction
 	}
-	for _, m := range ms[current:] {
+	for _, m := range ms[current:latest] {
 		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 			return 0, fmt.Errorf("store: migrate: apply %s: %w", m.name, err)
 		}

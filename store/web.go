@@ -172,17 +172,34 @@ func (c *conn) OnNosy(ctx context.Context, issueID, userID int64) (bool, error) 
 	return n > 0, nil
 }
 
-// searchSetMax is the number of rows (messages and titles) below which a
-// search word is looked up through its whole match set; a commoner word is
-// checked issue by issue, in the page's order, which stops as soon as the
-// page is full. A word in most messages would otherwise cost a lookup per
-// message it is in, for every page.
-var searchSetMax = 20000
+// Search plan (IssuePage). The first page of a search must cost about
+// the same for a rare word as for a word in every issue, on a tracker of
+// any size. Three ways to find the issues holding a word:
+//
+//   - drive: read the word's whole match set, then sort those issues; the
+//     cost grows with the set, so only for rare words.
+//   - set: walk the issues in the page's order and keep those whose id is
+//     in the word's match set (built once per query); the cost is the set
+//     plus the walk, which stops when the page is full.
+//   - check: walk the issues in the page's order and look the word up for
+//     each issue alone; cheap per issue only when most issues hold it.
+var (
+	// searchDriveMax (SQLite: index rows) is the largest match set that
+	// drives the query.
+	searchDriveMax = 2000
+	// searchSetMax (SQLite: index rows) is the largest match set that is
+	// built; a commoner word is checked issue by issue.
+	searchSetMax = 60000
+	// searchWalkMin (PostgreSQL: the estimated share of issues holding
+	// every word) is where the page walks the issues in order and checks
+	// each; below it the matching issues are found first and sorted.
+	searchWalkMin = 0.05
+)
 
 // IssuePage returns the issues f selects, in f's order, like ListIssues,
 // and whether more follow (it reads f.Limit+1 rows; it counts nothing).
-// On SQLite a full-text query is planned by how common its words are (see
-// searchSetMax), so that the first page of a search for a common word
+// A full-text query is planned by how common its words are (see
+// searchDriveMax), so that the first page of a search for a common word
 // costs no more than one for a rare word.
 func (c *conn) IssuePage(ctx context.Context, f IssueFilter) (issues []Issue, more bool, err error) {
 	query := f.Query
@@ -196,44 +213,14 @@ func (c *conn) IssuePage(ctx context.Context, f IssueFilter) (issues []Issue, mo
 		if len(words) == 0 {
 			return nil, false, nil
 		}
-		// The rarest word under searchSetMax rows drives the query
-		// through its match set; the others are checked issue by issue.
-		anchor, least, known := -1, searchSetMax, true
-		for i, w := range words {
-			var n int
-			var err error
-			if c.d == sqliteDialect {
-				n, err = c.ftsRows(ctx, w, least)
-			} else {
-				n, err = c.pgWordRows(ctx, w)
-			}
-			if err != nil {
-				return nil, false, fail("issue page", err)
-			}
-			if n < 0 {
-				known = false // no statistics yet: plan as ListIssues does
-			}
-			if n < least {
-				anchor, least = i, n
-			}
+		var err error
+		if c.d == sqliteDialect {
+			from, conds, err = c.sqliteSearchPlan(ctx, &a, words, f.Sort)
+		} else {
+			conds, err = c.pgSearchPlan(ctx, &a, words)
 		}
-		for i, w := range words {
-			switch {
-			case !known || c.d == postgresDialect && i == anchor:
-				conds = append(conds, c.d.matchWord(&a, w))
-			case i == anchor:
-				// SQLite: the issues holding the rarest word drive the
-				// query (CROSS JOIN fixes the order); it would otherwise
-				// walk every issue in the sort order and test each.
-				p := a.add(`"` + w + `"`)
-				from = ` FROM (SELECT rowid AS id FROM issues_fts WHERE issues_fts MATCH ` + p +
-					` UNION SELECT m.issue_id FROM messages m WHERE m.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ` + p + `)) h
-					CROSS JOIN issues i ON i.id = h.id`
-			case c.d == sqliteDialect:
-				conds = append(conds, c.sqliteWordInIssue(&a, w))
-			default:
-				conds = append(conds, pgWordInIssue(&a, w))
-			}
+		if err != nil {
+			return nil, false, fail("issue page", err)
 		}
 	}
 	if len(conds) > 0 {
@@ -270,69 +257,91 @@ func (c *conn) IssuePage(ctx context.Context, f IssueFilter) (issues []Issue, mo
 	return issues, more, nil
 }
 
-// ftsRows counts the titles and messages that hold word, stopping at
-// limit (SQLite only): a cheap measure of how common the word is.
-func (c *conn) ftsRows(ctx context.Context, word string, limit int) (int, error) {
-	var n int
-	err := c.get(ctx, `SELECT (SELECT COUNT(*) FROM (SELECT rowid FROM messages_fts WHERE messages_fts MATCH $1 LIMIT $2))
-		+ (SELECT COUNT(*) FROM (SELECT rowid FROM issues_fts WHERE issues_fts MATCH $1 LIMIT $2))`, []any{`"` + word + `"`, limit}, &n)
-	return n, err
-}
-
-// sqliteWordInIssue is the condition that issue i holds word in its title
-// or in a message, checked for this issue alone: a substring test first,
-// and FTS5 to confirm a whole word. The substring test rules an issue out
-// only when the word is ASCII: ASCII letters fold alike in lower() and in
-// FTS5's unicode61 tokenizer.
-func (c *conn) sqliteWordInIssue(a *args, word string) string {
-	p := a.add(`"` + word + `"`)
-	title, content := "", ""
-	if isASCII(word) {
-		lw := a.add(word)
-		title = `instr(lower(i.title), ` + lw + `) > 0 AND `
-		content = `instr(lower(m.content), ` + lw + `) > 0 AND `
-	}
-	return `((` + title + `EXISTS (SELECT 1 FROM issues_fts WHERE issues_fts MATCH ` + p + ` AND issues_fts.rowid = i.id))
-		OR EXISTS (SELECT 1 FROM messages m WHERE m.issue_id = i.id AND ` + content + `EXISTS (SELECT 1 FROM messages_fts WHERE messages_fts MATCH ` + p + ` AND messages_fts.rowid = m.id)))`
-}
-
-// pgWordRows estimates how many messages hold word from the statistics
-// PostgreSQL keeps on the full-text index (the 1,000 commonest lexemes and
-// their frequencies): 0 for a word not among them, -1 when there are no
-// statistics yet.
-func (c *conn) pgWordRows(ctx context.Context, word string) (int, error) {
-	var n float64
-	err := c.get(ctx, `SELECT COALESCE(
-		(SELECT f.freq * GREATEST((SELECT reltuples FROM pg_class WHERE oid = 'messages'::regclass), 0)
-			FROM pg_stats s CROSS JOIN LATERAL unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS f(elem, freq)
-			WHERE s.schemaname = current_schema() AND s.tablename = 'messages_content_fts' AND f.elem = $1 LIMIT 1),
-		(SELECT 0 FROM pg_stats s WHERE s.schemaname = current_schema() AND s.tablename = 'messages_content_fts' AND s.most_common_elems IS NOT NULL),
-		-1)`, []any{word}, &n)
-	return int(n), err
-}
-
-// pgWordInIssue is the condition that issue i holds word, checked for this
-// issue alone (PostgreSQL): a substring test first when the word is ASCII,
-// then the same tsvector match as the indexes. OFFSET 0 keeps the EXISTS a
-// per-issue subplan: flattened into a semi-join, the planner would compute
-// to_tsvector over every message (25 s for a common word in 1,000,000).
-func pgWordInIssue(a *args, word string) string {
-	p := a.add(word)
-	title, content := "", ""
-	if isASCII(word) {
-		title = `strpos(lower(i.title), ` + p + `) > 0 AND `
-		content = `strpos(lower(m.content), ` + p + `) > 0 AND `
-	}
-	return `((` + title + `to_tsvector('simple', i.title) @@ plainto_tsquery('simple', ` + p + `))
-		OR EXISTS (SELECT 1 FROM messages m WHERE m.issue_id = i.id AND ` + content +
-		`to_tsvector('simple', left(m.content, ` + ftsPrefix + `)) @@ plainto_tsquery('simple', ` + p + `) OFFSET 0))`
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
+// sqliteSearchPlan returns the FROM clause and the conditions that find
+// the issues holding every one of words, each word planned by the number
+// of index rows holding it (counted up to searchSetMax).
+func (c *conn) sqliteSearchPlan(ctx context.Context, a *args, words []string, sort string) (from string, conds []string, err error) {
+	drive, least := -1, searchDriveMax+1
+	counts := make([]int, len(words))
+	for k, w := range words {
+		var n int
+		if err := c.get(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM search_fts WHERE search_fts MATCH $1 LIMIT $2)`,
+			[]any{`"` + w + `"`, searchSetMax + 1}, &n); err != nil {
+			return "", nil, err
+		}
+		if n == 0 {
+			return ` FROM issues i`, []string{`1 = 0`}, nil
+		}
+		counts[k] = n
+		if n < least {
+			drive, least = k, n
 		}
 	}
-	return true
+	from = ` FROM issues i`
+	if drive < 0 {
+		// Walk in the page's order: for the default order, along the
+		// activity index (SQLite would otherwise take the status index
+		// and sort every open issue).
+		if key, _ := strings.CutPrefix(sort, "-"); key == "" || key == "activity" {
+			from = ` FROM issues i INDEXED BY issues_activity`
+		}
+	}
+	for k, w := range words {
+		switch {
+		case k == drive:
+			// The rare word's issues drive the query (CROSS JOIN fixes
+			// the order of the join).
+			from = ` FROM (SELECT DISTINCT rowid >> 32 AS id FROM search_fts WHERE search_fts MATCH ` + a.add(`"`+w+`"`) + `) h
+				CROSS JOIN issues i ON i.id = h.id`
+		case counts[k] <= searchSetMax:
+			// The unary + keeps SQLite from driving the query by the set.
+			conds = append(conds, `+i.id IN (`+c.d.wordIssues(a, w)+`)`)
+		default:
+			p := a.add(`"` + w + `"`)
+			conds = append(conds, `EXISTS (SELECT 1 FROM search_fts WHERE search_fts MATCH `+p+
+				` AND rowid BETWEEN i.id << 32 AND (i.id << 32) + 4294967295)`)
+		}
+	}
+	return from, conds, nil
+}
+
+// pgSearchPlan returns the conditions that find the issues holding every
+// one of words. PostgreSQL's own plan walks the issues in order whenever
+// it expects the words to be common; but it does not count the cost of
+// reading an issue's TOASTed lexemes, so it walks far too long for a rare
+// word. The share of issues holding the words is estimated here from the
+// lexeme statistics ANALYZE keeps (the commonest lexemes and their
+// frequencies; a word not among them is rare), and below searchWalkMin
+// the matching issues are collected first.
+func (c *conn) pgSearchPlan(ctx context.Context, a *args, words []string) ([]string, error) {
+	share := 1.0
+	if searchWalkMin > 0 {
+		for _, w := range words {
+			f, err := c.pgWordShare(ctx, w)
+			if err != nil {
+				return nil, err
+			}
+			share *= max(f, 0)
+		}
+	}
+	if share >= searchWalkMin {
+		// OFFSET 0 keeps the EXISTS a per-issue subplan.
+		return []string{`EXISTS (SELECT 1 FROM issue_words w WHERE w.issue_id = i.id AND w.words @@ plainto_tsquery('simple', ` +
+			a.add(strings.Join(words, " ")) + `) OFFSET 0)`}, nil
+	}
+	// OFFSET 0 keeps the set a set: the planner cannot turn it into a
+	// lookup per issue.
+	return []string{`i.id IN (` + c.d.wordIssues(a, strings.Join(words, " ")) + ` OFFSET 0)`}, nil
+}
+
+// pgWordShare estimates the share of issues holding word from the
+// statistics PostgreSQL keeps on issue_words.words: 0 for a word not among
+// the commonest lexemes (or with no statistics yet).
+func (c *conn) pgWordShare(ctx context.Context, word string) (float64, error) {
+	var f float64
+	err := c.get(ctx, `SELECT COALESCE(
+		(SELECT e.freq FROM pg_stats s CROSS JOIN LATERAL unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS e(elem, freq)
+			WHERE s.schemaname = current_schema() AND s.tablename = 'issue_words' AND s.attname = 'words' AND e.elem = $1 LIMIT 1), 0)`,
+		[]any{word}, &f)
+	return f, err
 }

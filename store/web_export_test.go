@@ -1,10 +1,18 @@
 package store
 
-// SetSearchSetMax changes the word frequency at which IssuePage switches
-// from a word's match set to checking issue by issue, so that tests reach
-// both plans on a small database. It returns a function restoring it.
-func SetSearchSetMax(n int) (restore func()) {
-	old := searchSetMax
-	searchSetMax = n
-	return func() { searchSetMax = old }
+// SetSearchPlan changes the thresholds of IssuePage's search plan (see
+// searchDriveMax) so that tests reach every plan on a small database. It
+// returns a function restoring them.
+func SetSearchPlan(driveMax, setMax int, walkMin float64) (restore func()) {
+	d, s, w := searchDriveMax, searchSetMax, searchWalkMin
+	searchDriveMax, searchSetMax, searchWalkMin = driveMax, setMax, walkMin
+	return func() { searchDriveMax, searchSetMax, searchWalkMin = d, s, w }
+}
+
+// SetMigrateLimit makes Open migrate no further than version n. It
+// returns a function restoring the default (the latest version).
+func SetMigrateLimit(n int) (restore func()) {
+	old := migrateLimit
+	migrateLimit = n
+	return func() { migrateLimit = old }
 }

@@ -3,15 +3,18 @@ package store_test
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/trackerd/trackerd/internal/storetest"
 	"github.com/trackerd/trackerd/store"
 )
 
 // TestIssuePage checks IssuePage against ListIssues, with every search
-// plan: a word's match set, and issue by issue (SetSearchSetMax).
+// plan forced (SetSearchPlan), and ListIssues' search against the words
+// of every title and message, found here without an index.
 func TestIssuePage(t *testing.T) {
 	// Not parallel: it changes a package setting.
 	for _, d := range storetest.Drivers {
@@ -24,6 +27,7 @@ func TestIssuePage(t *testing.T) {
 			}
 			texts := []string{"printer jams daily", "Printer offline", "the spooler crashed", "Über größe", "printers everywhere",
 				"caféprinter", "café printer", "PRINTER_jam", "jam_printer", "printerjam"}
+			holds := map[int64][]string{} // issue id: its title and message texts
 			err := s.Tx(ctx, func(tx *store.Tx) error {
 				for i := range 40 {
 					is := &store.Issue{Title: fmt.Sprintf("issue %s", texts[(i*7)%len(texts)]), Status: []string{"unread", "chatting", "resolved"}[i%3],
@@ -31,11 +35,13 @@ func TestIssuePage(t *testing.T) {
 					if err := tx.CreateIssue(ctx, is); err != nil {
 						return err
 					}
+					holds[is.ID] = append(holds[is.ID], is.Title)
 					for k := range i % 4 {
 						m := &store.Message{IssueID: is.ID, AuthorID: u.ID, MessageID: fmt.Sprintf("<m%d.%d@x>", i, k), Content: texts[(i+k)%len(texts)] + " and more"}
 						if err := tx.CreateMessage(ctx, m); err != nil {
 							return err
 						}
+						holds[is.ID] = append(holds[is.ID], m.Content)
 					}
 				}
 				return nil
@@ -43,20 +49,63 @@ func TestIssuePage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Searching without an index: an issue matches when each word
+			// is a whole word (letters and digits) of its title or of one
+			// of its messages.
+			naive := func(q string) []int64 {
+				out := []int64{}
+			issues:
+				for id := int64(1); id <= 40; id++ {
+					for _, w := range strings.FieldsFunc(strings.ToLower(q), notWordRune) {
+						found := false
+						for _, text := range holds[id] {
+							found = found || slices.Contains(strings.FieldsFunc(strings.ToLower(text), notWordRune), w)
+						}
+						if !found {
+							continue issues
+						}
+					}
+					out = append(out, id)
+				}
+				return out
+			}
+			queries := []string{"printer", "PRINTER jams", "printer café", "größe", "über", "jam", "nothing", "issue printer", "!!", "spooler crashed", "more printerjam"}
+			for _, q := range queries {
+				if q == "!!" {
+					continue
+				}
+				got, err := s.ListIssues(ctx, store.IssueFilter{Query: q, Sort: "id"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := naive(q); !reflect.DeepEqual(ids(got), want) {
+					t.Errorf("ListIssues(%q) = %v, want %v", q, ids(got), want)
+				}
+			}
 			if d == store.DriverPostgres {
 				// IssuePage plans by the statistics of the full-text index.
-				if err := store.ExecRaw(ctx, s, `ANALYZE messages`); err != nil {
+				if err := store.ExecRaw(ctx, s, `ANALYZE issue_words`); err != nil {
 					t.Fatal(err)
 				}
 				mce, err := store.QueryStrings(ctx, s, `SELECT most_common_elems::text FROM pg_stats
-					WHERE schemaname = current_schema() AND tablename = 'messages_content_fts'`)
+					WHERE schemaname = current_schema() AND tablename = 'issue_words' AND attname = 'words'`)
 				if err != nil || len(mce) != 1 || !strings.Contains(mce[0], "printer") {
-					t.Fatalf("no lexeme statistics after ANALYZE (%v, %q): the per-issue plan would not be tested", err, mce)
+					t.Fatalf("no lexeme statistics after ANALYZE (%v, %q): the walking plan would not be tested", err, mce)
 				}
 			}
-			for _, setMax := range []int{0, 1 << 30} {
-				restore := store.SetSearchSetMax(setMax)
-				for _, q := range []string{"printer", "PRINTER jams", "printer café", "größe", "über", "jam", "nothing", "issue printer", "!!", "spooler crashed"} {
+			plans := []struct {
+				name             string
+				driveMax, setMax int
+				walkMin          float64
+			}{
+				{"drive", 1 << 30, 1 << 30, 2},
+				{"set", 0, 1 << 30, 2},
+				{"check", 0, 0, 0},
+				{"default", 2000, 60000, 0.05},
+			}
+			for _, plan := range plans {
+				restore := store.SetSearchPlan(plan.driveMax, plan.setMax, plan.walkMin)
+				for _, q := range queries {
 					for _, f := range []store.IssueFilter{
 						{Query: q},
 						{Query: q, Statuses: []string{"unread", "chatting"}, Sort: "id", Limit: 3},
@@ -78,10 +127,10 @@ func TestIssuePage(t *testing.T) {
 							t.Fatalf("IssuePage(%+v): %v", f, err)
 						}
 						if !reflect.DeepEqual(ids(got), ids(want)) {
-							t.Errorf("setMax %d: IssuePage(%+v) = %v, ListIssues = %v", setMax, f, ids(got), ids(want))
+							t.Errorf("plan %s: IssuePage(%+v) = %v, ListIssues = %v", plan.name, f, ids(got), ids(want))
 						}
 						if wantMore := f.Limit > 0 && f.Offset+f.Limit < total; more != wantMore {
-							t.Errorf("setMax %d: IssuePage(%+v) more = %v, want %v (total %d)", setMax, f, more, wantMore, total)
+							t.Errorf("plan %s: IssuePage(%+v) more = %v, want %v (total %d)", plan.name, f, more, wantMore, total)
 						}
 					}
 				}
@@ -90,6 +139,8 @@ func TestIssuePage(t *testing.T) {
 		})
 	}
 }
+
+func notWordRune(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }
 
 func ids(is []store.Issue) []int64 {
 	out := []int64{}

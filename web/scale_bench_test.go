@@ -27,7 +27,8 @@ import (
 //
 // It runs only when asked: TRACKERD_BENCH_SCALE=1 (generation takes
 // minutes). TRACKERD_BENCH_DIR keeps the SQLite database between runs
-// (it is reused when its size matches). One request per iteration:
+// and TRACKERD_BENCH_PG_SCHEMA names a PostgreSQL schema to keep (each
+// is reused when its size matches). One request per iteration:
 //
 //	TRACKERD_BENCH_SCALE=1 TRACKERD_BENCH_DIR=/tmp/trackerd-bench \
 //	  scripts/with-postgres.sh go test ./web -run '^$' -bench Scale -benchtime 2000x -timeout 2h
@@ -42,6 +43,9 @@ func BenchmarkScale(b *testing.B) {
 			o := storetest.Options(b, d)
 			if dir := os.Getenv("TRACKERD_BENCH_DIR"); dir != "" && d == store.DriverSQLite {
 				o.DSN = filepath.Join(dir, fmt.Sprintf("web-%d-%d.db", nIssues, nMsgs))
+			}
+			if name := os.Getenv("TRACKERD_BENCH_PG_SCHEMA"); name != "" && d == store.DriverPostgres {
+				o.Schema = name
 			}
 			st := storetest.Open(b, o)
 			gen := newCorpusGen(1)
