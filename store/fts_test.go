@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"errors"
+	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -153,4 +155,78 @@ func storeNow(o store.Options) string {
 		return "now()"
 	}
 	return "0"
+}
+
+// TestMergeSearch: merging SQLite's index in steps leaves one segment and
+// the same search results; on PostgreSQL it does nothing.
+func TestMergeSearch(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		alice := mustUser(t, s, "alice@example.org")
+		for i := range 30 { // a segment per commit
+			err := s.Tx(ctx, func(tx *store.Tx) error {
+				is := mustIssue(t, tx, fmt.Sprintf("merge title%d", i), alice.ID)
+				mustMessage(t, tx, is.ID, alice.ID, fmt.Sprintf("<merge%d@x>", i), fmt.Sprintf("body%d common", i%3))
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		search := func() map[string][]int64 {
+			out := map[string][]int64{}
+			for _, q := range []string{"merge", "title7", "body1", "common body2"} {
+				list, err := s.ListIssues(ctx, store.IssueFilter{Query: q, Sort: "id"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, is := range list {
+					out[q] = append(out[q], is.ID)
+				}
+			}
+			return out
+		}
+		before := search()
+		segments := func() string {
+			n, err := store.QueryStrings(ctx, s, `SELECT count(DISTINCT segid) FROM search_fts_idx`)
+			if err != nil || len(n) != 1 {
+				t.Fatalf("segments: %v %v", n, err)
+			}
+			return n[0]
+		}
+		if s.Driver() == store.DriverSQLite && segments() == "1" {
+			t.Fatal("one segment before merging: the test merges nothing")
+		}
+		steps := 0
+		for first := true; ; first = false {
+			worked, err := s.MergeSearch(ctx, 1, first)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !worked {
+				break
+			}
+			if steps++; steps > 1000 {
+				t.Fatal("merging never ends")
+			}
+		}
+		if s.Driver() == store.DriverPostgres {
+			if steps != 0 {
+				t.Errorf("PostgreSQL: %d merge steps, want none", steps)
+			}
+			return
+		}
+		if steps == 0 {
+			t.Error("no merge step found work, with several segments")
+		}
+		if n := segments(); n != "1" {
+			t.Errorf("%s segments after merging, want 1", n)
+		}
+		if after := search(); !reflect.DeepEqual(after, before) {
+			t.Errorf("search after merging %v, before %v", after, before)
+		}
+		if err := store.ExecRaw(ctx, s, `INSERT INTO search_fts (search_fts) VALUES ('integrity-check')`); err != nil {
+			t.Errorf("integrity-check: %v", err)
+		}
+	})
 }

@@ -1,9 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -286,7 +288,18 @@ func (c *conn) sqliteSearchPlan(ctx context.Context, a *args, words []string, so
 			from = ` FROM issues i INDEXED BY issues_activity`
 		}
 	}
-	for k, w := range words {
+	// Cheap tests first (set membership), then the per-issue checks,
+	// rarest first: each condition runs only for issues the earlier ones
+	// kept.
+	order := make([]int, len(words))
+	for k := range order {
+		order[k] = k
+	}
+	slices.SortStableFunc(order, func(x, y int) int {
+		return cmp.Compare(min(counts[x], searchSetMax+1), min(counts[y], searchSetMax+1))
+	})
+	for _, k := range order {
+		w := words[k]
 		switch {
 		case k == drive:
 			// The rare word's issues drive the query (CROSS JOIN fixes

@@ -80,7 +80,7 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 		gw: mailgw.New(st, cfg, log, mailgw.Options{OnCommit: notifier.Kick}),
 	}
 	comps := []component{{name: "notifier", run: notifier.Run}}
-	for _, build := range []func(*serveEnv) ([]component, error){smtpComponents, pollComponents, webComponents} {
+	for _, build := range []func(*serveEnv) ([]component, error){smtpComponents, pollComponents, webComponents, searchComponents} {
 		cs, err := build(env)
 		if err != nil {
 			return &exitError{code: exitConfig, err: err}
