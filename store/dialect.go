@@ -160,11 +160,13 @@ func Conflict(err error) bool {
 // ids come out in order, once per title or message that holds the word.
 func (d dialect) wordIssues(a *args, word string) string {
 	if d == sqliteDialect {
-		// An FTS5 string: the word, never syntax.
-		return `SELECT rowid >> 32 FROM search_fts WHERE search_fts MATCH ` + a.add(`"`+word+`"`)
+		return `SELECT rowid >> 32 AS issue_id FROM search_fts WHERE search_fts MATCH ` + a.add(ftsString(word))
 	}
 	return `SELECT issue_id FROM issue_words WHERE words @@ plainto_tsquery('simple', ` + a.add(word) + `)`
 }
+
+// ftsString is word as an FTS5 string: the word, never query syntax.
+func ftsString(word string) string { return `"` + word + `"` }
 
 // matchWords returns a condition, on the issues table aliased i, that
 // holds when every one of words occurs in the issue (see wordIssues).

@@ -80,3 +80,11 @@ func IsDuplicateError(err error) bool { return errors.Is(fail("test", err), ErrD
 // LockKey is the PostgreSQL advisory lock key of lk, so that a test can
 // find its holder in pg_locks without touching anyone else's locks.
 func LockKey(lk *Lock) int64 { return lk.key }
+
+// SetMigrateLimit makes Open migrate no further than version n. It
+// returns a function restoring the default (the latest version).
+func SetMigrateLimit(n int) (restore func()) {
+	old := migrateLimit
+	migrateLimit = n
+	return func() { migrateLimit = old }
+}

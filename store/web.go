@@ -268,7 +268,7 @@ func (c *conn) sqliteSearchPlan(ctx context.Context, a *args, words []string, so
 	for k, w := range words {
 		var n int
 		if err := c.get(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM search_fts WHERE search_fts MATCH $1 LIMIT $2)`,
-			[]any{`"` + w + `"`, searchSetMax + 1}, &n); err != nil {
+			[]any{ftsString(w), searchSetMax + 1}, &n); err != nil {
 			return "", nil, err
 		}
 		if n == 0 {
@@ -296,7 +296,7 @@ func (c *conn) sqliteSearchPlan(ctx context.Context, a *args, words []string, so
 		order[k] = k
 	}
 	slices.SortStableFunc(order, func(x, y int) int {
-		return cmp.Compare(min(counts[x], searchSetMax+1), min(counts[y], searchSetMax+1))
+		return cmp.Compare(counts[x], counts[y]) // counted up to searchSetMax+1
 	})
 	for _, k := range order {
 		w := words[k]
@@ -304,14 +304,13 @@ func (c *conn) sqliteSearchPlan(ctx context.Context, a *args, words []string, so
 		case k == drive:
 			// The rare word's issues drive the query (CROSS JOIN fixes
 			// the order of the join).
-			from = ` FROM (SELECT DISTINCT rowid >> 32 AS id FROM search_fts WHERE search_fts MATCH ` + a.add(`"`+w+`"`) + `) h
-				CROSS JOIN issues i ON i.id = h.id`
+			from = ` FROM (SELECT DISTINCT issue_id FROM (` + c.d.wordIssues(a, w) + `)) h
+				CROSS JOIN issues i ON i.id = h.issue_id`
 		case counts[k] <= searchSetMax:
 			// The unary + keeps SQLite from driving the query by the set.
 			conds = append(conds, `+i.id IN (`+c.d.wordIssues(a, w)+`)`)
 		default:
-			p := a.add(`"` + w + `"`)
-			conds = append(conds, `EXISTS (SELECT 1 FROM search_fts WHERE search_fts MATCH `+p+
+			conds = append(conds, `EXISTS (SELECT 1 FROM search_fts WHERE search_fts MATCH `+a.add(ftsString(w))+
 				` AND rowid BETWEEN i.id << 32 AND (i.id << 32) + 4294967295)`)
 		}
 	}
@@ -337,14 +336,15 @@ func (c *conn) pgSearchPlan(ctx context.Context, a *args, words []string) ([]str
 			share *= max(f, 0)
 		}
 	}
+	all := strings.Join(words, " ") // one tsquery: every word
 	if share >= searchWalkMin {
 		// OFFSET 0 keeps the EXISTS a per-issue subplan.
 		return []string{`EXISTS (SELECT 1 FROM issue_words w WHERE w.issue_id = i.id AND w.words @@ plainto_tsquery('simple', ` +
-			a.add(strings.Join(words, " ")) + `) OFFSET 0)`}, nil
+			a.add(all) + `) OFFSET 0)`}, nil
 	}
 	// OFFSET 0 keeps the set a set: the planner cannot turn it into a
 	// lookup per issue.
-	return []string{`i.id IN (` + c.d.wordIssues(a, strings.Join(words, " ")) + ` OFFSET 0)`}, nil
+	return []string{`i.id IN (` + c.d.wordIssues(a, all) + ` OFFSET 0)`}, nil
 }
 
 // pgWordShare estimates the share of issues holding word from the

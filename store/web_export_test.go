@@ -8,11 +8,3 @@ func SetSearchPlan(driveMax, setMax int, walkMin float64) (restore func()) {
 	searchDriveMax, searchSetMax, searchWalkMin = driveMax, setMax, walkMin
 	return func() { searchDriveMax, searchSetMax, searchWalkMin = d, s, w }
 }
-
-// SetMigrateLimit makes Open migrate no further than version n. It
-// returns a function restoring the default (the latest version).
-func SetMigrateLimit(n int) (restore func()) {
-	old := migrateLimit
-	migrateLimit = n
-	return func() { migrateLimit = old }
-}

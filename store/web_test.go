@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -55,7 +56,7 @@ func TestIssuePage(t *testing.T) {
 			naive := func(q string) []int64 {
 				out := []int64{}
 			issues:
-				for id := int64(1); id <= 40; id++ {
+				for _, id := range slices.Sorted(maps.Keys(holds)) {
 					for _, w := range strings.FieldsFunc(strings.ToLower(q), notWordRune) {
 						found := false
 						for _, text := range holds[id] {

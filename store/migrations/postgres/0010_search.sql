@@ -22,6 +22,9 @@ CREATE FUNCTION trackerd_issue_words(issue BIGINT) RETURNS tsvector LANGUAGE sql
 			WHERE m.issue_id = issue), ''::tsvector)
 $$;
 
+-- The existing issues, in one pass over the messages: the same value as
+-- trackerd_issue_words per issue (TestMigrateSearchIndex), without a
+-- query per issue.
 INSERT INTO issue_words (issue_id, words)
 SELECT i.id, strip(to_tsvector('simple', i.title)) || COALESCE(w.words, ''::tsvector)
 FROM issues i LEFT JOIN (
