@@ -208,7 +208,7 @@ type MailGW struct {
 	// mail. Default empty.
 	TrustedAuthservIDs []string `toml:"trusted_authserv_ids"`
 	// MaxNewIssuesPerSenderHour caps the issues one sender may open per
-	// hour. Default 20.
+	// hour; 0 = no limit. Default 20.
 	MaxNewIssuesPerSenderHour int `toml:"max_new_issues_per_sender_hour"`
 	// AuthservID is the authserv-id of the Authentication-Results header
 	// the SMTP listener adds to the mail it checks (RFC 8601). Default

@@ -261,7 +261,7 @@ func TestBadConfigs(t *testing.T) {
 		{"bad content match unit", "[mailgw]\nsubject_content_match = \"activity +2w\"", `mailgw.subject_content_match: invalid subject match "activity +2w": bad window "+2w"`},
 		{"bad trust", "[mailgw]\ntrust = \"dmarc\"", `mailgw.trust: invalid value "dmarc" (one of "any", "authenticated")`},
 		{"bad authserv-id", "[mailgw]\ntrusted_authserv_ids = [\"mx example\"]", `mailgw.trusted_authserv_ids[0]: invalid authserv-id "mx example"`},
-		{"zero rate limit", "[mailgw]\nmax_new_issues_per_sender_hour = 0", "mailgw.max_new_issues_per_sender_hour: must be positive"},
+		{"negative rate limit", "[mailgw]\nmax_new_issues_per_sender_hour = -1", "mailgw.max_new_issues_per_sender_hour: must be at least 0"},
 		{"bad own authserv-id", "[mailgw]\nauthserv_id = \"tracker example\"", `mailgw.authserv_id: invalid authserv-id "tracker example"`},
 		{"dns server without port", "[mailgw]\ndns_server = \"127.0.0.1\"", "mailgw.dns_server: address 127.0.0.1: missing port in address"},
 		{"zero loop breaker", "[mailgw]\nloop_max_mails = 0", "mailgw.loop_max_mails: must be positive"},

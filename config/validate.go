@@ -136,7 +136,7 @@ func (c *Config) validate(ve *ValidationError) {
 			ve.add(fmt.Sprintf("mailgw.trusted_authserv_ids[%d]", i), "", "invalid authserv-id %q", id)
 		}
 	}
-	v.atLeast("mailgw.max_new_issues_per_sender_hour", int64(g.MaxNewIssuesPerSenderHour), 1)
+	v.atLeast("mailgw.max_new_issues_per_sender_hour", int64(g.MaxNewIssuesPerSenderHour), 0)
 	if g.AuthservID != "" && strings.ContainsFunc(g.AuthservID, isSpace) {
 		ve.add("mailgw.authserv_id", "a host name, or empty for the tracker's domain", "invalid authserv-id %q", g.AuthservID)
 	}

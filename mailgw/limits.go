@@ -33,7 +33,10 @@ func (f *filing) checkLimits(ctx context.Context) error {
 	}
 	cfg := &f.g.cfg.MailGW
 	if f.issue == nil {
-		n, err := f.tx.IssuesCreatedSince(ctx, f.author.ID, f.now.Add(-time.Hour))
+		if cfg.MaxNewIssuesPerSenderHour == 0 {
+			return nil // no limit
+		}
+		n, err := f.tx.IssuesCreatedSince(ctx, f.author.ID, f.now.Add(-time.Hour), cfg.MaxNewIssuesPerSenderHour)
 		if err != nil {
 			return err
 		}
@@ -44,7 +47,7 @@ func (f *filing) checkLimits(ctx context.Context) error {
 		return nil
 	}
 	window := time.Duration(cfg.LoopWindow)
-	n, err := f.tx.MessagesSince(ctx, f.issue.ID, f.author.ID, f.now.Add(-window))
+	n, err := f.tx.MessagesSince(ctx, f.issue.ID, f.author.ID, f.now.Add(-window), cfg.LoopMaxMails)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package mailgw
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,6 +52,29 @@ func TestNewIssueRate(t *testing.T) {
 		g.now = func() time.Time { return start.Add(61 * time.Minute) }
 		if r := mustDeliver(t, g, testMail("spam@example.org", "tracker@localhost", "Issue 8", "n8@x", "x")); r.Status != store.InboundFiled {
 			t.Fatalf("an hour later: %+v", r)
+		}
+	})
+}
+
+// TestNewIssueRateOff: max_new_issues_per_sender_hour = 0 is no limit;
+// and a limit is still enforced when the sender opened more issues than
+// it before it was lowered (the count stops at the limit, not below it).
+func TestNewIssueRateOff(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		g := newGateway(t, st, func(c *config.Config) { c.MailGW.MaxNewIssuesPerSenderHour = 0 })
+		for i := 1; i <= 25; i++ {
+			if r := mustDeliver(t, g, testMail("bot@example.org", "tracker@localhost", fmt.Sprintf("Alert %d", i), fmt.Sprintf("a%d@x", i), "x")); r.Status != store.InboundFiled {
+				t.Fatalf("issue %d with no limit: %+v", i, r)
+			}
+		}
+		g.cfg.MailGW.MaxNewIssuesPerSenderHour = 3
+		r := mustDeliver(t, g, testMail("bot@example.org", "tracker@localhost", "Alert 26", "a26@x", "x"))
+		if r.Status != store.InboundQuarantined {
+			t.Fatalf("26th issue with the limit lowered to 3: %+v, want quarantined", r)
+		}
+		in, err := st.Inbound(t.Context(), r.InboundID)
+		if err != nil || !strings.Contains(in.Reason, "opened 3 issues") {
+			t.Fatalf("reason %q (%v), want the count stopped at the limit", in.Reason, err)
 		}
 	})
 }

@@ -11,11 +11,13 @@ import (
 // lately, read from the issues and messages it filed, and the notices it
 // was sent.
 
-// IssuesCreatedSince counts the issues userID opened at or after since.
-func (c *conn) IssuesCreatedSince(ctx context.Context, userID int64, since time.Time) (int, error) {
+// IssuesCreatedSince counts the issues userID opened at or after since,
+// up to upTo: the count stops there, so a check against a limit reads at
+// most that many index entries however many issues the sender opened.
+func (c *conn) IssuesCreatedSince(ctx context.Context, userID int64, since time.Time, upTo int) (int, error) {
 	var n int
-	err := c.get(ctx, `SELECT count(*) FROM issues WHERE creator_id = $1 AND created >= $2`,
-		[]any{userID, c.d.tm(since)}, &n)
+	err := c.get(ctx, `SELECT count(*) FROM (SELECT 1 FROM issues WHERE creator_id = $1 AND created >= $2 LIMIT $3) AS recent`,
+		[]any{userID, c.d.tm(since), upTo}, &n)
 	if err != nil {
 		return 0, fail(fmt.Sprintf("issues created by user %d", userID), err)
 	}
@@ -23,11 +25,11 @@ func (c *conn) IssuesCreatedSince(ctx context.Context, userID int64, since time.
 }
 
 // MessagesSince counts the messages authorID filed on issueID dated at or
-// after since.
-func (c *conn) MessagesSince(ctx context.Context, issueID, authorID int64, since time.Time) (int, error) {
+// after since, up to upTo.
+func (c *conn) MessagesSince(ctx context.Context, issueID, authorID int64, since time.Time, upTo int) (int, error) {
 	var n int
-	err := c.get(ctx, `SELECT count(*) FROM messages WHERE issue_id = $1 AND date >= $2 AND author_id = $3`,
-		[]any{issueID, c.d.tm(since), authorID}, &n)
+	err := c.get(ctx, `SELECT count(*) FROM (SELECT 1 FROM messages WHERE issue_id = $1 AND date >= $2 AND author_id = $3 LIMIT $4) AS recent`,
+		[]any{issueID, c.d.tm(since), authorID, upTo}, &n)
 	if err != nil {
 		return 0, fail(fmt.Sprintf("messages by user %d on issue %d", authorID, issueID), err)
 	}

@@ -345,7 +345,7 @@ max_connections_per_ip_minute = 100000
 listen = ""
 [mailgw]
 loop_max_mails = 1000000
-max_new_issues_per_sender_hour = 1000000
+max_new_issues_per_sender_hour = 0
 [outgoing]
 relay = "smtp://%s"
 connections = 4
