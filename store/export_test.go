@@ -34,6 +34,10 @@ func QueryStrings(ctx context.Context, s *Store, query string, args ...any) ([]s
 	return out, rows.Err()
 }
 
+// TxPrepares counts the statements s's transactions have prepared for
+// themselves, not taken from the statement cache.
+func TxPrepares(s *Store) int64 { return s.missed.Load() }
+
 // MigrationVersions returns the versions and file names of a driver's
 // migrations, as the runner sees them.
 func MigrationVersions(driver string) ([]int, []string, error) {

@@ -48,6 +48,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -125,6 +126,8 @@ type Store struct {
 	conn
 	db      *sql.DB
 	version int
+	stmts   *stmtCache
+	missed  atomic.Int64 // statements transactions prepared for themselves, for tests
 }
 
 // Open opens the database, checks it answers, and applies every pending
@@ -201,11 +204,13 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		conn:    conn{q: db, db: db, d: d, timeout: timeout},
 		db:      db,
 		version: version,
+		stmts:   &stmtCache{m: map[string]*sql.Stmt{}},
 	}, nil
 }
 
 // Close closes the pool. Transactions still running fail.
 func (s *Store) Close() error {
+	s.stmts.close()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}
@@ -295,10 +300,20 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 		return fmt.Errorf("store: begin: %w", err)
 	}
 	tx := &Tx{conn: conn{q: sqlTx, d: s.d, timeout: s.timeout}, tx: sqlTx}
-	// Statements are prepared once per transaction: a group commit runs the
-	// same twenty-odd statements for every mail of its batch, and
-	// PostgreSQL then parses and plans each once, not once per mail.
-	tx.q = &preparedTx{tx: sqlTx, stmts: map[string]*sql.Stmt{}}
+	// Statements are prepared once per transaction at most: a group
+	// commit runs the same twenty-odd statements for every mail of its
+	// batch, and PostgreSQL then parses and plans each once, not once per
+	// mail; those seen before come prepared from the store's cache.
+	ptx := &preparedTx{tx: sqlTx, cache: s.stmts, stmts: map[string]*sql.Stmt{}}
+	tx.q = ptx
+	defer func() {
+		if len(ptx.missed) > 0 {
+			s.missed.Add(int64(len(ptx.missed)))
+			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+			s.stmts.add(actx, s.db, ptx.missed)
+			cancel()
+		}
+	}()
 	if s.d == sqliteDialect {
 		tx.fts = &ftsPending{}
 	}
