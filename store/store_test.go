@@ -313,10 +313,19 @@ func TestGroupCommit(t *testing.T) {
 			}
 		}
 
-		// Nested savepoints: the inner one is undone, the outer kept.
+		// Nested savepoints: the inner one is undone, the outer kept; an
+		// inner one that succeeded before it stays (on PostgreSQL its
+		// release goes with the next SAVEPOINT); a failing savepoint
+		// after a kept outer one undoes only itself.
 		err = s.Tx(ctx, func(tx *store.Tx) error {
-			return tx.Savepoint(ctx, func(tx *store.Tx) error {
+			err := tx.Savepoint(ctx, func(tx *store.Tx) error {
 				mustUser(t, tx, "outer@example.org")
+				if err := tx.Savepoint(ctx, func(tx *store.Tx) error {
+					mustUser(t, tx, "kept@example.org")
+					return nil
+				}); err != nil {
+					return err
+				}
 				err := tx.Savepoint(ctx, func(tx *store.Tx) error {
 					mustUser(t, tx, "inner@example.org")
 					return bad
@@ -326,6 +335,16 @@ func TestGroupCommit(t *testing.T) {
 				}
 				return nil
 			})
+			if err != nil {
+				return err
+			}
+			if err := tx.Savepoint(ctx, func(tx *store.Tx) error {
+				mustUser(t, tx, "next@example.org")
+				return bad
+			}); err != bad {
+				t.Errorf("next Savepoint = %v, want bad", err)
+			}
+			return nil
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -333,8 +352,13 @@ func TestGroupCommit(t *testing.T) {
 		if _, err := s.UserByAddress(ctx, "outer@example.org"); err != nil {
 			t.Errorf("outer savepoint's user: %v", err)
 		}
-		if _, err := s.UserByAddress(ctx, "inner@example.org"); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("inner savepoint's user: %v, want ErrNotFound", err)
+		for _, a := range []string{"inner@example.org", "next@example.org"} {
+			if _, err := s.UserByAddress(ctx, a); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("failed savepoint's user %s: %v, want ErrNotFound", a, err)
+			}
+		}
+		if _, err := s.UserByAddress(ctx, "kept@example.org"); err != nil {
+			t.Errorf("kept inner savepoint's user: %v", err)
 		}
 	})
 }
