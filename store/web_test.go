@@ -50,6 +50,30 @@ func TestIssuePage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Messages filed later, on an issue with messages (1) and on
+			// one without (4): its row gains their words.
+			err = s.Tx(ctx, func(tx *store.Tx) error {
+				for _, id := range []int64{ids0(holds, 1), ids0(holds, 4)} {
+					m := &store.Message{IssueID: id, AuthorID: u.ID, MessageID: fmt.Sprintf("<late%d@x>", id), Content: "late zebra"}
+					if err := tx.CreateMessage(ctx, m); err != nil {
+						return err
+					}
+					holds[id] = append(holds[id], m.Content)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d == store.DriverPostgres {
+				// Each issue has one row, with what trackerd_issue_words
+				// computes from scratch, however its messages came.
+				bad, err := store.QueryStrings(ctx, s, `SELECT i.id FROM issues i LEFT JOIN issue_words w ON w.issue_id = i.id
+					WHERE w.words IS DISTINCT FROM trackerd_issue_words(i.id)`)
+				if err != nil || len(bad) != 0 {
+					t.Fatalf("issues whose issue_words row is missing or differs from trackerd_issue_words: %v (%v)", bad, err)
+				}
+			}
 			// Searching without an index: an issue matches when each word
 			// is a whole word (letters and digits) of its title or of one
 			// of its messages.
@@ -70,7 +94,7 @@ func TestIssuePage(t *testing.T) {
 				}
 				return out
 			}
-			queries := []string{"printer", "PRINTER jams", "printer café", "größe", "über", "jam", "nothing", "issue printer", "!!", "spooler crashed", "more printerjam"}
+			queries := []string{"zebra late", "printer", "PRINTER jams", "printer café", "größe", "über", "jam", "nothing", "issue printer", "!!", "spooler crashed", "more printerjam"}
 			for _, q := range queries {
 				if q == "!!" {
 					continue
@@ -149,4 +173,9 @@ func ids(is []store.Issue) []int64 {
 		out = append(out, i.ID)
 	}
 	return out
+}
+
+// ids0 returns the n-th smallest issue id of holds, counting from 0.
+func ids0(holds map[int64][]string, n int) int64 {
+	return slices.Sorted(maps.Keys(holds))[n]
 }
