@@ -304,7 +304,8 @@ func (c *stmtCache) get(query string) *sql.Stmt {
 // called after a transaction ends, so that preparing on the database (which
 // takes a connection of the pool) never waits while that transaction holds
 // one. A query that fails to prepare is left out: it is prepared per
-// transaction, as before, and its error shows there.
+// transaction, as before, and its error shows there; when the database
+// stops answering, the rest wait for the next transaction.
 func (c *stmtCache) add(ctx context.Context, db *sql.DB, queries []string) {
 	for _, q := range queries {
 		c.mu.Lock()
@@ -316,6 +317,9 @@ func (c *stmtCache) add(ctx context.Context, db *sql.DB, queries []string) {
 		}
 		s, err := db.PrepareContext(ctx, q)
 		if err != nil {
+			if ctx.Err() != nil {
+				return // the database does not answer: the next transaction tries again
+			}
 			continue
 		}
 		c.mu.Lock()

@@ -310,8 +310,10 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	ptx := &preparedTx{tx: sqlTx, cache: s.stmts, stmts: map[string]*sql.Stmt{}}
 	tx.q = ptx
 	defer func() {
-		if len(ptx.missed) > 0 {
-			s.missed.Add(int64(len(ptx.missed)))
+		s.missed.Add(int64(len(ptx.missed)))
+		// Only after a commit: after a failure the database may be down,
+		// and the caller must hear of it now.
+		if len(ptx.missed) > 0 && err == nil {
 			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
 			s.stmts.add(actx, s.db, ptx.missed)
 			cancel()
