@@ -5,23 +5,13 @@ package mailgw
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -31,34 +21,18 @@ import (
 
 	"github.com/trackerd/trackerd/config"
 	"github.com/trackerd/trackerd/internal/storetest"
+	"github.com/trackerd/trackerd/internal/testcert"
+	"github.com/trackerd/trackerd/internal/testenv"
 	"github.com/trackerd/trackerd/internal/testmail"
 	"github.com/trackerd/trackerd/store"
 )
-
-// logBuffer collects log output for assertions; safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // testListener is a listener serving on a loopback port.
 type testListener struct {
 	l      *Listener
 	st     *store.Store
 	addr   string
-	logs   *logBuffer
+	logs   *testenv.Buffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -75,7 +49,7 @@ func startListener(t testing.TB, st *store.Store, edit func(*config.Config)) *te
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	logs := &logBuffer{}
+	logs := &testenv.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	gw := New(st, cfg, log, Options{})
 	l, err := NewListener(gw, log)
@@ -674,7 +648,7 @@ func TestLMTP(t *testing.T) {
 // TestSMTPStartTLS: with smtp.tls_cert and smtp.tls_key, STARTTLS is
 // offered and a mail goes through the encrypted session.
 func TestSMTPStartTLS(t *testing.T) {
-	certFile, keyFile, pool := selfSigned(t, "localhost")
+	certFile, keyFile, pool := testcert.Files(t, t.TempDir())
 	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		tl := startListener(t, st, func(c *config.Config) { c.SMTP.TLSCert, c.SMTP.TLSKey = certFile, keyFile })
 		c, err := smtp.DialStartTLS(tl.addr, &tls.Config{RootCAs: pool, ServerName: "localhost"})
@@ -692,39 +666,4 @@ func TestSMTPStartTLS(t *testing.T) {
 			t.Errorf("the session after STARTTLS is not logged as TLS:\n%s", tl.logs.String())
 		}
 	})
-}
-
-// selfSigned writes a self-signed certificate for host and returns the
-// files and a pool trusting it.
-func selfSigned(t testing.TB, host string) (certFile, keyFile string, pool *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: host}, DNSNames: []string{host},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return certFile, keyFile, pool
 }

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/trackerd/trackerd/internal/contract"
 	"github.com/trackerd/trackerd/internal/storetest"
+	"github.com/trackerd/trackerd/internal/testenv"
 	"github.com/trackerd/trackerd/store"
 )
 
@@ -164,7 +164,7 @@ func TestServeZeroConfig(t *testing.T) {
 	cmd := exec.Command(binary, "serve")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "TRACKERD_CONFIG=")
-	var stderr syncBuffer
+	var stderr testenv.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -195,24 +195,6 @@ func TestServeZeroConfig(t *testing.T) {
 		cmd.Process.Kill()
 		t.Fatalf("serve did not stop within 30s of SIGTERM; stderr:\n%s", stderr.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe to read while a child process writes it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // cliEnv is a working directory with a config naming one store.

@@ -426,7 +426,7 @@ func TestNotifyKill(t *testing.T) {
 		srv := exec.Command(binary, "-config", e.config, "serve")
 		srv.Dir = e.dir
 		srv.Env = append(os.Environ(), "TRACKERD_CONFIG=")
-		var stderr syncBuffer
+		var stderr testenv.Buffer
 		srv.Stderr = &stderr
 		if err := srv.Start(); err != nil {
 			t.Fatal(err)

@@ -157,7 +157,7 @@ password_file = %q
 // pollServeProc is a running `trackerd serve`.
 type pollServeProc struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *testenv.Buffer
 	done   chan error
 }
 
@@ -166,7 +166,7 @@ func startPollServe(t *testing.T, e *cliEnv) *pollServeProc {
 	cmd := exec.Command(binary, "-config", e.config, "serve")
 	cmd.Dir = e.dir
 	cmd.Env = append(os.Environ(), "TRACKERD_CONFIG=")
-	s := &pollServeProc{cmd: cmd, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	s := &pollServeProc{cmd: cmd, stderr: &testenv.Buffer{}, done: make(chan error, 1)}
 	cmd.Stderr = s.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -308,7 +308,7 @@ password_file = %q
 			v.proxy.Hold(v.hold)
 			cmd := exec.Command(binary, "-config", e.config, "poll", v.name)
 			cmd.Dir = e.dir
-			var stderr syncBuffer
+			var stderr testenv.Buffer
 			cmd.Stderr = &stderr
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)

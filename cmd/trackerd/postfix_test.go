@@ -115,7 +115,7 @@ lmtp_generic_maps = regexp:DIR/etc/lmtp_generic
 	if os.Geteuid() == 0 {
 		srv.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
 	}
-	var stderr syncBuffer
+	var stderr testenv.Buffer
 	srv.Stderr = &stderr
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)

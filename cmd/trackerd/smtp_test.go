@@ -5,17 +5,10 @@ package main
 // PostgreSQL.
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -29,6 +22,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/trackerd/trackerd/internal/contract"
+	"github.com/trackerd/trackerd/internal/testcert"
 	"github.com/trackerd/trackerd/internal/testenv"
 	"github.com/trackerd/trackerd/internal/testmail"
 )
@@ -36,7 +30,7 @@ import (
 // smtpServe is a running `trackerd serve` with the listener on addr.
 type smtpServe struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *testenv.Buffer
 	addr   string
 	exited chan error
 }
@@ -63,7 +57,7 @@ func startSMTP(t *testing.T, e *cliEnv, addr string) *smtpServe {
 	cmd := exec.Command(binary, "-config", e.config, "serve")
 	cmd.Dir = e.dir
 	cmd.Env = append(os.Environ(), "TRACKERD_CONFIG=")
-	s := &smtpServe{cmd: cmd, stderr: &syncBuffer{}, addr: addr, exited: make(chan error, 1)}
+	s := &smtpServe{cmd: cmd, stderr: &testenv.Buffer{}, addr: addr, exited: make(chan error, 1)}
 	cmd.Stderr = s.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -318,7 +312,7 @@ func TestServeSMTPKill(t *testing.T) {
 // certificate, and swaks).
 func TestServeSMTPStartTLS(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, e *cliEnv) {
-		certFile, keyFile, pool := writeSelfSigned(t, e.dir, "localhost")
+		certFile, keyFile, pool := testcert.Files(t, t.TempDir())
 		addr := smtpConfig(t, e, fmt.Sprintf("tls_cert = %q\ntls_key = %q", certFile, keyFile))
 		startSMTP(t, e, addr)
 		c, err := smtp.DialStartTLS(addr, &tls.Config{RootCAs: pool, ServerName: "localhost"})
@@ -401,36 +395,4 @@ func TestServeLMTP(t *testing.T) {
 			t.Errorf("issue 1 has %d messages, want 2 (each mail filed once for all its recipients)", len(d.Messages))
 		}
 	})
-}
-
-// writeSelfSigned writes a self-signed certificate for host into dir.
-func writeSelfSigned(t *testing.T, dir, host string) (certFile, keyFile string, pool *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: host}, DNSNames: []string{host},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "smtp-cert.pem"), filepath.Join(dir, "smtp-key.pem")
-	writeConfig(t, certFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
-	writeConfig(t, keyFile, string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})))
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return certFile, keyFile, pool
 }

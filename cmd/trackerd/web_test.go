@@ -45,7 +45,7 @@ func (e *cliEnv) serve(t *testing.T) {
 	cmd := exec.Command(binary, "-config", e.config, "serve")
 	cmd.Dir = e.dir
 	cmd.Env = append(os.Environ(), "TRACKERD_CONFIG=")
-	var stderr syncBuffer
+	var stderr testenv.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

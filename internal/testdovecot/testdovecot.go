@@ -11,16 +11,10 @@ package testdovecot
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -37,6 +31,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"github.com/trackerd/trackerd/internal/testcert"
 	"github.com/trackerd/trackerd/internal/testenv"
 )
 
@@ -99,12 +94,7 @@ func Start(tb testing.TB, o Options) *Server {
 	s := &Server{Dir: dir, Users: users, tb: tb, binary: bin,
 		IMAP: testenv.FreePort(tb), IMAPS: testenv.FreePort(tb), POP3: testenv.FreePort(tb), POP3S: testenv.FreePort(tb)}
 
-	certPEM, keyPEM := SelfSigned(tb)
-	s.CAFile = filepath.Join(dir, "cert.pem")
-	write(tb, s.CAFile, certPEM, 0o644)
-	write(tb, filepath.Join(dir, "key.pem"), keyPEM, 0o600)
-	s.Roots = x509.NewCertPool()
-	s.Roots.AppendCertsFromPEM(certPEM)
+	s.CAFile, _, s.Roots = testcert.Files(tb, dir)
 
 	var pw bytes.Buffer
 	names := make([]string, 0, len(users))
@@ -399,43 +389,6 @@ func identities(tb testing.TB) (uid, gid int, login, internal string) {
 		internal = "dovecot"
 	}
 	return uid, gid, login, internal
-}
-
-// SelfSigned returns a new ECDSA certificate for 127.0.0.1 and localhost,
-// valid for a day, and its key, both PEM; tests of in-process servers use
-// it too.
-func SelfSigned(tb testing.TB) (certPEM, keyPEM []byte) {
-	tb.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "testdovecot", Organization: []string{"trackerd tests"}},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		DNSNames:              []string{"localhost"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
 }
 
 func write(tb testing.TB, path string, b []byte, mode os.FileMode) {

@@ -5,11 +5,13 @@
 package testenv
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -72,4 +74,23 @@ func FreePort(tb testing.TB) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+// Buffer is a bytes.Buffer that a test may read while the code it tests,
+// or a child process, writes to it: a log, a server's stderr.
+type Buffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

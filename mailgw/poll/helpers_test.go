@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,7 +20,8 @@ import (
 	"github.com/emersion/go-sasl"
 
 	"github.com/trackerd/trackerd/config"
-	"github.com/trackerd/trackerd/internal/testdovecot"
+	"github.com/trackerd/trackerd/internal/testcert"
+	"github.com/trackerd/trackerd/internal/testenv"
 	"github.com/trackerd/trackerd/internal/testmail"
 	"github.com/trackerd/trackerd/mailgw"
 	"github.com/trackerd/trackerd/mailgw/poll"
@@ -142,23 +142,8 @@ func fresh(n int, tag string) [][]byte {
 	return ms
 }
 
-// logBuffer collects log output safely across goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// logBuffer is the pollers' log, read by the tests while they write.
+type logBuffer struct{ testenv.Buffer }
 
 func (b *logBuffer) Count(s string) int { return strings.Count(b.String(), s) }
 
@@ -205,13 +190,8 @@ func startMem(t *testing.T, caps imap.CapSet) *memServer {
 	}
 	mem := imapmemserver.New()
 	mem.AddUser(m.user)
-	certPEM, keyPEM := testdovecot.SelfSigned(t)
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.Roots = x509.NewCertPool()
-	m.Roots.AppendCertsFromPEM(certPEM)
+	cert, roots := testcert.Pair(t)
+	m.Roots = roots
 	tlsConfig := &tls.Config{Certificates: []tls.Certificate{cert}}
 	srv := imapserver.New(&imapserver.Options{
 		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
