@@ -169,18 +169,25 @@ func (c *conn) CreateFile(ctx context.Context, f *File) error {
 
 // Files returns message messageID's files ordered by id, without Data.
 func (c *conn) Files(ctx context.Context, messageID int64) ([]File, error) {
+	return c.files(ctx, fmt.Sprintf("files of message %d", messageID),
+		`SELECT id, message_id, name, content_type, size, sha256 FROM files WHERE message_id = $1 ORDER BY id`, messageID)
+}
+
+// files runs query, which selects a file's id, message_id, name,
+// content_type, size and sha256, and returns every row, without Data;
+// what names the rows in an error.
+func (c *conn) files(ctx context.Context, what, query string, args ...any) ([]File, error) {
 	var out []File
-	err := c.each(ctx, `SELECT id, message_id, name, content_type, size, sha256 FROM files WHERE message_id = $1 ORDER BY id`,
-		[]any{messageID}, func(rows *sql.Rows) error {
-			var f File
-			if err := rows.Scan(&f.ID, &f.MessageID, &f.Name, &f.Type, &f.Size, &f.SHA256); err != nil {
-				return err
-			}
-			out = append(out, f)
-			return nil
-		})
+	err := c.each(ctx, query, args, func(rows *sql.Rows) error {
+		var f File
+		if err := rows.Scan(&f.ID, &f.MessageID, &f.Name, &f.Type, &f.Size, &f.SHA256); err != nil {
+			return err
+		}
+		out = append(out, f)
+		return nil
+	})
 	if err != nil {
-		return nil, fail(fmt.Sprintf("files of message %d", messageID), err)
+		return nil, fail(what, err)
 	}
 	return out, nil
 }

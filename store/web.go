@@ -93,21 +93,8 @@ func (c *conn) NosyCount(ctx context.Context, issueID int64) (int, error) {
 // IssueFiles returns the files of every message of issue issueID, without
 // Data, ordered by message and then by id.
 func (c *conn) IssueFiles(ctx context.Context, issueID int64) ([]File, error) {
-	var out []File
-	err := c.each(ctx, `SELECT f.id, f.message_id, f.name, f.content_type, f.size, f.sha256
-		FROM files f JOIN messages m ON m.id = f.message_id WHERE m.issue_id = $1 ORDER BY f.message_id, f.id`,
-		[]any{issueID}, func(rows *sql.Rows) error {
-			var f File
-			if err := rows.Scan(&f.ID, &f.MessageID, &f.Name, &f.Type, &f.Size, &f.SHA256); err != nil {
-				return err
-			}
-			out = append(out, f)
-			return nil
-		})
-	if err != nil {
-		return nil, fail(fmt.Sprintf("files of issue %d", issueID), err)
-	}
-	return out, nil
+	return c.files(ctx, fmt.Sprintf("files of issue %d", issueID), `SELECT f.id, f.message_id, f.name, f.content_type, f.size, f.sha256
+		FROM files f JOIN messages m ON m.id = f.message_id WHERE m.issue_id = $1 ORDER BY f.message_id, f.id`, issueID)
 }
 
 // FeedMessage is a message as a feed shows it: with its issue's title,

@@ -2,13 +2,10 @@ package web
 
 import (
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"time"
-
-	"github.com/trackerd/trackerd/store"
 )
 
 // Atom feeds (RFC 4287): /feed.atom has the newest messages of every
@@ -69,20 +66,11 @@ func (s *Server) feed(w http.ResponseWriter, r *http.Request) {
 
 // issueFeed is GET /issue/N/feed.atom.
 func (s *Server) issueFeed(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(r)
+	is, ok := s.pathIssue(w, r)
 	if !ok {
-		s.notFound(w, r, "There is no such issue.")
 		return
 	}
-	is, err := s.st.Issue(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		s.notFound(w, r, fmt.Sprintf("There is no issue %d.", id))
-		return
-	}
-	if err != nil {
-		s.serverError(w, r, err)
-		return
-	}
+	id := is.ID
 	base := s.cfg.Tracker.WebURL
 	page := base + "issue/" + strconv.FormatInt(id, 10)
 	f := &atomFeed{

@@ -187,23 +187,35 @@ type changeView struct {
 	Message  int64
 }
 
-// issue is GET /issue/N.
-func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
+// pathIssue loads the issue the path names, for a page or a feed; when
+// there is none it has answered (404, or 500 for the store's fault) and
+// reports false.
+func (s *Server) pathIssue(w http.ResponseWriter, r *http.Request) (*store.Issue, bool) {
 	id, ok := pathID(r)
 	if !ok {
 		s.notFound(w, r, "There is no such issue.")
-		return
+		return nil, false
 	}
-	is, err := s.st.Issue(ctx, id)
+	is, err := s.st.Issue(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
 		s.notFound(w, r, fmt.Sprintf("There is no issue %d.", id))
-		return
+		return nil, false
 	}
 	if err != nil {
 		s.serverError(w, r, err)
+		return nil, false
+	}
+	return is, true
+}
+
+// issue is GET /issue/N.
+func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	is, ok := s.pathIssue(w, r)
+	if !ok {
 		return
 	}
+	id := is.ID
 	msgs, err := s.st.Messages(ctx, id)
 	if err != nil {
 		s.serverError(w, r, err)
