@@ -401,25 +401,18 @@ func (tx *Tx) Savepoint(ctx context.Context, fn func(tx *Tx) error) (err error) 
 }
 
 // begin sets savepoint name. On PostgreSQL the savepoint that last
-// succeeded is still to be released (Savepoint leaves it for this): when it
-// has the same name, as the savepoints of consecutive mails of a group
-// commit do, one simple query releases it and sets the new one: one round
-// trip per mail fewer. A savepoint of another depth is released on its
-// own first. Until then, what ran after it ran inside it: the same to
-// COMMIT, to an error (which fails the transaction either way, as nobody
-// rolls back to it) and to a rollback to an enclosing savepoint.
+// succeeded may still be unreleased (Savepoint leaves it for this): one
+// simple query then releases it and sets the new one, one round trip per
+// mail of a group commit fewer. It is always name's previous sibling:
+// one that succeeded inside another is superseded as unreleased by the
+// outer one's success, or cleared by its rollback. Until
+// it is released, what ran after it ran inside it: the same to COMMIT, to
+// an error (which fails the transaction either way, as nobody rolls back
+// to it) and to a rollback to an enclosing savepoint.
 func (tx *Tx) begin(ctx context.Context, name string) error {
-	prev := tx.unreleased
-	tx.unreleased = ""
-	switch {
-	case prev == "":
-		_, err := tx.exec(ctx, "SAVEPOINT "+name)
-		return err
-	case prev == name:
+	if prev := tx.unreleased; prev != "" {
+		tx.unreleased = ""
 		_, err := tx.raw(ctx, "RELEASE SAVEPOINT "+prev+"; SAVEPOINT "+name)
-		return err
-	}
-	if _, err := tx.exec(ctx, "RELEASE SAVEPOINT "+prev); err != nil {
 		return err
 	}
 	_, err := tx.exec(ctx, "SAVEPOINT "+name)
