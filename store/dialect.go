@@ -152,17 +152,28 @@ func Conflict(err error) bool {
 }
 
 // wordIssues returns a query of the ids of the issues holding word
-// (letters and digits only, lower case) as a whole word in the title or in
-// the content of any of their messages (migration 0010). PostgreSQL
-// indexes the first 100,000 characters of a message: to_tsvector fails on
-// text whose lexemes exceed 1 MB, and a failed index update would refuse
-// the mail. SQLite's FTS5 has no such limit and indexes all of it. On SQLite the
+// (see forWords) as a whole word in the title or in the content of any of
+// their messages (migrations 0010 and 0012). PostgreSQL indexes the first
+// 100,000 characters of a message: a tsvector holds at most 1 MB of
+// lexemes, and a failed index update would refuse the mail. SQLite's FTS5
+// has no such limit and indexes all of it. On SQLite the
 // ids come out in order, once per title or message that holds the word.
 func (d dialect) wordIssues(a *args, word string) string {
 	if d == sqliteDialect {
 		return `SELECT rowid >> 32 AS issue_id FROM search_fts WHERE search_fts MATCH ` + a.add(ftsString(word))
 	}
-	return `SELECT issue_id FROM issue_words WHERE words @@ plainto_tsquery('simple', ` + a.add(word) + `)`
+	return `SELECT issue_id FROM issue_words WHERE words @@ ` + pgQuery(a, word)
+}
+
+// pgQuery returns the tsquery argument for the words of q (one or more
+// words of searchWords, joined by spaces): a NULL, which matches
+// nothing, when a word is too long to have been indexed.
+func pgQuery(a *args, q string) string {
+	tq, ok := tsquery(strings.Fields(q))
+	if !ok {
+		return `NULL::tsquery`
+	}
+	return a.add(tq) + `::tsquery`
 }
 
 // ftsString is word as an FTS5 string: the word, never query syntax.

@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-	"unicode"
 )
 
 // Issue is one issue. Status and Priority are names from the configured
@@ -101,10 +100,18 @@ func (c *conn) CreateIssue(ctx context.Context, is *Issue) error {
 	}
 	var id int64
 	err = c.atomic(ctx, func(c *conn) error {
-		err := c.get(ctx, `INSERT INTO issues (title, status, priority, assignee_id, superseder_id, created, activity, creator_id, actor_id)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
-			[]any{is.Title, is.Status, is.Priority, nullID(is.AssigneeID), nullID(is.SupersederID),
-				c.d.tm(created), c.d.tm(activity), nullID(is.CreatorID), nullID(is.ActorID)}, &id)
+		q := `INSERT INTO issues (title, status, priority, assignee_id, superseder_id, created, activity, creator_id, actor_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`
+		args := []any{is.Title, is.Status, is.Priority, nullID(is.AssigneeID), nullID(is.SupersederID),
+			c.d.tm(created), c.d.tm(activity), nullID(is.CreatorID), nullID(is.ActorID)}
+		if c.d == postgresDialect {
+			// The issue's search row, with its title's words, in the
+			// same statement (see words.go).
+			q = `WITH i AS (` + q + `), w AS (INSERT INTO issue_words (issue_id, words)
+				SELECT id, array_to_tsvector($10::text[]) FROM i) SELECT id FROM i`
+			args = append(args, textWords(is.Title))
+		}
+		err := c.get(ctx, q, args, &id)
 		if err != nil {
 			return err
 		}
@@ -165,12 +172,29 @@ func (c *conn) UpdateIssue(ctx context.Context, is *Issue) error {
 		if err := c.indexBeforeRetitle(ctx, is); err != nil {
 			return err
 		}
-		err := c.affected(ctx, `UPDATE issues SET title = $1, status = $2, priority = $3, assignee_id = $4, superseder_id = $5,
-			activity = COALESCE($6, activity), actor_id = $7 WHERE id = $8`,
-			is.Title, is.Status, is.Priority, nullID(is.AssigneeID), nullID(is.SupersederID),
-			c.d.tm(activity), nullID(is.ActorID), is.ID)
-		if err != nil {
-			return err
+		set := `UPDATE issues SET title = $1, status = $2, priority = $3, assignee_id = $4, superseder_id = $5,
+			activity = COALESCE($6, activity), actor_id = $7`
+		args := []any{is.Title, is.Status, is.Priority, nullID(is.AssigneeID), nullID(is.SupersederID),
+			c.d.tm(activity), nullID(is.ActorID), is.ID}
+		if c.d == sqliteDialect {
+			if err := c.affected(ctx, set+` WHERE id = $8`, args...); err != nil {
+				return err
+			}
+		} else {
+			// The title it had, locked (so that it is the latest one),
+			// in the same statement: a new title rewrites the issue's
+			// search row.
+			var old string
+			err := c.get(ctx, `WITH old AS (SELECT title FROM issues WHERE id = $8 FOR UPDATE) `+
+				set+` FROM old WHERE issues.id = $8 RETURNING old.title`, args, &old)
+			if err != nil {
+				return err
+			}
+			if old != is.Title {
+				if err := c.reindexIssue(ctx, is.ID, is.Title); err != nil {
+					return err
+				}
+			}
 		}
 		return c.setKeywords(ctx, is.ID, kws)
 	})
@@ -216,22 +240,19 @@ type IssueFilter struct {
 // maxSearchWords bounds the work one query can ask for.
 const maxSearchWords = 16
 
-// searchWords splits a search query into lower-case words of letters and
-// digits, without repeats.
+// searchWords splits a search query into words (see forWords), without
+// repeats.
 func searchWords(q string) []string {
 	var out []string
 	seen := map[string]bool{}
-	for _, w := range strings.FieldsFunc(q, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
-		w = strings.ToLower(w)
-		if seen[w] {
-			continue
+	forWords(q, func(w string) {
+		if seen[w] || len(out) == maxSearchWords {
+			return
 		}
+		w = strings.Clone(w)
 		seen[w] = true
 		out = append(out, w)
-		if len(out) == maxSearchWords {
-			break
-		}
-	}
+	})
 	return out
 }
 

@@ -78,10 +78,21 @@ func (c *conn) CreateMessage(ctx context.Context, m *Message) error {
 	date := orNow(m.Date)
 	var id int64
 	err := c.atomic(ctx, func(c *conn) error {
-		err := c.get(ctx, `INSERT INTO messages (issue_id, author_id, date, message_id, in_reply_to, refs, content, full_text, summary, inbound_id)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING id`,
-			[]any{m.IssueID, m.AuthorID, c.d.tm(date), m.MessageID, m.InReplyTo, strings.Join(m.References, " "),
-				m.Content, m.FullText, m.Summary, nullID(m.InboundID)}, &id)
+		q := `INSERT INTO messages (issue_id, author_id, date, message_id, in_reply_to, refs, content, full_text, summary, inbound_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING id`
+		args := []any{m.IssueID, m.AuthorID, c.d.tm(date), m.MessageID, m.InReplyTo, strings.Join(m.References, " "),
+			m.Content, m.FullText, m.Summary, nullID(m.InboundID)}
+		if c.d == postgresDialect {
+			// The content's words join the issue's search row in the
+			// same statement (see words.go); the row is there from
+			// CreateIssue, or from the migration.
+			q = `WITH m AS (` + strings.Replace(q, `RETURNING id`, `RETURNING id, issue_id`, 1) + `),
+				w AS (INSERT INTO issue_words (issue_id, words) SELECT issue_id, array_to_tsvector($11::text[]) FROM m
+					ON CONFLICT (issue_id) DO UPDATE SET words = issue_words.words || EXCLUDED.words)
+				SELECT id FROM m`
+			args = append(args, textWords(m.Content))
+		}
+		err := c.get(ctx, q, args, &id)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("Message-ID %s from user %d: %w", m.MessageID, m.AuthorID, ErrDuplicate)
 		}

@@ -63,6 +63,12 @@ func migrations(d dialect) ([]migration, error) {
 	return ms, nil
 }
 
+// migrationSteps is the work of a migration that SQL cannot do, run in
+// its transaction after its file, by the file's name.
+var migrationSteps = map[string]func(context.Context, *sql.Tx) error{
+	"postgres/0012_words_in_go.sql": reindexAll, // words.go: the words rule is Go's
+}
+
 // migrationLockClass is the first key of the PostgreSQL advisory lock that
 // serializes migrations ("trkd"); the second is a hash of the schema, so
 // tests migrating their own schemas do not wait for each other.
@@ -127,6 +133,11 @@ func migrate(ctx context.Context, db *sql.DB, d dialect, schema string) (int, er
 	for _, m := range ms[current:latest] {
 		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 			return 0, fmt.Errorf("store: migrate: apply %s: %w", m.name, err)
+		}
+		if step := migrationSteps[m.name]; step != nil {
+			if err := step(ctx, tx); err != nil {
+				return 0, fmt.Errorf("store: migrate: apply %s (its step in Go): %w", m.name, err)
+			}
 		}
 	}
 	if rows == 0 {

@@ -326,8 +326,7 @@ func (c *conn) pgSearchPlan(ctx context.Context, a *args, words []string) ([]str
 	all := strings.Join(words, " ") // one tsquery: every word
 	if share >= searchWalkMin {
 		// OFFSET 0 keeps the EXISTS a per-issue subplan.
-		return []string{`EXISTS (SELECT 1 FROM issue_words w WHERE w.issue_id = i.id AND w.words @@ plainto_tsquery('simple', ` +
-			a.add(all) + `) OFFSET 0)`}, nil
+		return []string{`EXISTS (SELECT 1 FROM issue_words w WHERE w.issue_id = i.id AND w.words @@ ` + pgQuery(a, all) + ` OFFSET 0)`}, nil
 	}
 	// OFFSET 0 keeps the set a set: the planner cannot turn it into a
 	// lookup per issue.
