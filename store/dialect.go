@@ -151,25 +151,28 @@ func Conflict(err error) bool {
 		pq.As(err, pqerror.TRSerializationFailure) != nil
 }
 
-// wordIssues returns a query of the ids of the issues holding word
+// ftsIssues returns a query (SQLite) of the ids of the issues holding word
 // (see forWords) as a whole word in the title or in the content of any of
-// their messages (migrations 0010 and 0012). PostgreSQL indexes the first
-// 100,000 characters of a message: a tsvector holds at most 1 MB of
-// lexemes, and a failed index update would refuse the mail. SQLite's FTS5
-// has no such limit and indexes all of it. On SQLite the
-// ids come out in order, once per title or message that holds the word.
-func (d dialect) wordIssues(a *args, word string) string {
-	if d == sqliteDialect {
-		return `SELECT rowid >> 32 AS issue_id FROM search_fts WHERE search_fts MATCH ` + a.add(ftsString(word))
-	}
-	return `SELECT issue_id FROM issue_words WHERE words @@ ` + pgQuery(a, word)
+// their messages (migration 0010), in order, once per title or message
+// that holds it. FTS5 indexes every message whole.
+func ftsIssues(a *args, word string) string {
+	return `SELECT rowid >> 32 AS issue_id FROM search_fts WHERE search_fts MATCH ` + a.add(ftsString(word))
 }
 
-// pgQuery returns the tsquery argument for the words of q (one or more
-// words of searchWords, joined by spaces): a NULL, which matches
-// nothing, when a word is too long to have been indexed.
-func pgQuery(a *args, q string) string {
-	tq, ok := tsquery(strings.Fields(q))
+// pgIssues returns a query (PostgreSQL) of the ids of the issues holding
+// every one of words, each in the title or in any message (migrations 0010
+// and 0012): one tsquery, whose lists GIN intersects. PostgreSQL indexes
+// the first 100,000 characters of a message: a tsvector holds at most 1 MB
+// of lexemes, and a failed index update would refuse the mail.
+func pgIssues(a *args, words []string) string {
+	return `SELECT issue_id FROM issue_words WHERE words @@ ` + pgQuery(a, words)
+}
+
+// pgQuery returns the tsquery argument for words (from searchWords): a
+// NULL, which matches nothing, when a word is too long to have been
+// indexed.
+func pgQuery(a *args, words []string) string {
+	tq, ok := tsquery(words)
 	if !ok {
 		return `NULL::tsquery`
 	}
@@ -180,15 +183,14 @@ func pgQuery(a *args, q string) string {
 func ftsString(word string) string { return `"` + word + `"` }
 
 // matchWords returns a condition, on the issues table aliased i, that
-// holds when every one of words occurs in the issue (see wordIssues).
+// holds when every one of words occurs in the issue.
 func (d dialect) matchWords(a *args, words []string) string {
 	if d == postgresDialect {
-		// One query: the GIN index intersects the words' lists itself.
-		return `i.id IN (` + d.wordIssues(a, strings.Join(words, " ")) + `)`
+		return `i.id IN (` + pgIssues(a, words) + `)`
 	}
 	conds := make([]string, len(words))
 	for k, w := range words {
-		conds[k] = `i.id IN (` + d.wordIssues(a, w) + `)`
+		conds[k] = `i.id IN (` + ftsIssues(a, w) + `)`
 	}
 	return strings.Join(conds, ` AND `)
 }

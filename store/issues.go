@@ -108,7 +108,7 @@ func (c *conn) CreateIssue(ctx context.Context, is *Issue) error {
 			// The issue's search row, with its title's words, in the
 			// same statement (see words.go).
 			q = `WITH i AS (` + q + `), w AS (INSERT INTO issue_words (issue_id, words)
-				SELECT id, array_to_tsvector($10::text[]) FROM i) SELECT id FROM i`
+				SELECT id, $10::tsvector FROM i) SELECT id FROM i`
 			args = append(args, textWords(is.Title))
 		}
 		err := c.get(ctx, q, args, &id)

@@ -86,8 +86,8 @@ func (c *conn) CreateMessage(ctx context.Context, m *Message) error {
 			// The content's words join the issue's search row in the
 			// same statement (see words.go); the row is there from
 			// CreateIssue, or from the migration.
-			q = `WITH m AS (` + strings.Replace(q, `RETURNING id`, `RETURNING id, issue_id`, 1) + `),
-				w AS (INSERT INTO issue_words (issue_id, words) SELECT issue_id, array_to_tsvector($11::text[]) FROM m
+			q = `WITH m AS (` + q + `, issue_id),
+				w AS (INSERT INTO issue_words (issue_id, words) SELECT issue_id, $11::tsvector FROM m
 					ON CONFLICT (issue_id) DO UPDATE SET words = issue_words.words || EXCLUDED.words)
 				SELECT id FROM m`
 			args = append(args, textWords(m.Content))

@@ -291,11 +291,11 @@ func (c *conn) sqliteSearchPlan(ctx context.Context, a *args, words []string, so
 		case k == drive:
 			// The rare word's issues drive the query (CROSS JOIN fixes
 			// the order of the join).
-			from = ` FROM (SELECT DISTINCT issue_id FROM (` + c.d.wordIssues(a, w) + `)) h
+			from = ` FROM (SELECT DISTINCT issue_id FROM (` + ftsIssues(a, w) + `)) h
 				CROSS JOIN issues i ON i.id = h.issue_id`
 		case counts[k] <= searchSetMax:
 			// The unary + keeps SQLite from driving the query by the set.
-			conds = append(conds, `+i.id IN (`+c.d.wordIssues(a, w)+`)`)
+			conds = append(conds, `+i.id IN (`+ftsIssues(a, w)+`)`)
 		default:
 			conds = append(conds, `EXISTS (SELECT 1 FROM search_fts WHERE search_fts MATCH `+a.add(ftsString(w))+
 				` AND rowid BETWEEN i.id << 32 AND (i.id << 32) + 4294967295)`)
@@ -323,14 +323,13 @@ func (c *conn) pgSearchPlan(ctx context.Context, a *args, words []string) ([]str
 			share *= max(f, 0)
 		}
 	}
-	all := strings.Join(words, " ") // one tsquery: every word
 	if share >= searchWalkMin {
 		// OFFSET 0 keeps the EXISTS a per-issue subplan.
-		return []string{`EXISTS (SELECT 1 FROM issue_words w WHERE w.issue_id = i.id AND w.words @@ ` + pgQuery(a, all) + ` OFFSET 0)`}, nil
+		return []string{`EXISTS (SELECT 1 FROM issue_words w WHERE w.issue_id = i.id AND w.words @@ ` + pgQuery(a, words) + ` OFFSET 0)`}, nil
 	}
 	// OFFSET 0 keeps the set a set: the planner cannot turn it into a
 	// lookup per issue.
-	return []string{`i.id IN (` + c.d.wordIssues(a, all) + ` OFFSET 0)`}, nil
+	return []string{`i.id IN (` + pgIssues(a, words) + ` OFFSET 0)`}, nil
 }
 
 // pgWordShare estimates the share of issues holding word from the

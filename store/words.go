@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"sort"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -113,23 +112,14 @@ func (s wordSet) add(text string) {
 	})
 }
 
-// lexemes returns the set as a text[] argument for array_to_tsvector.
-func (s wordSet) lexemes() any {
-	out := make([]string, 0, len(s))
-	for w := range s {
-		out = append(out, w)
-	}
-	sort.Strings(out) // stable arguments: easier to read in logs
-	return pq.StringArray(out)
-}
-
-// textWords is the lexeme argument for texts (titles, message contents).
-func textWords(texts ...string) any {
+// textWords is the tsvector argument for texts (titles, message
+// contents): their distinct words.
+func textWords(texts ...string) string {
 	s := wordSet{}
 	for _, t := range texts {
 		s.add(t)
 	}
-	return s.lexemes()
+	return s.tsvector()
 }
 
 // firstRunes returns s's first n characters.
@@ -164,7 +154,8 @@ func tsquery(words []string) (string, bool) {
 	return b.String(), len(words) > 0
 }
 
-// tsvector returns the set in tsvector's input syntax.
+// tsvector returns the set in tsvector's input syntax (PostgreSQL sorts
+// the lexemes).
 func (s wordSet) tsvector() string {
 	var b strings.Builder
 	for w := range s {
@@ -206,8 +197,8 @@ func (c *conn) reindexIssue(ctx context.Context, id int64, title string) error {
 	if err != nil {
 		return err
 	}
-	_, err = c.exec(ctx, `INSERT INTO issue_words (issue_id, words) VALUES ($1, array_to_tsvector($2::text[]))
-		ON CONFLICT (issue_id) DO UPDATE SET words = EXCLUDED.words`, id, s.lexemes())
+	_, err = c.exec(ctx, `INSERT INTO issue_words (issue_id, words) VALUES ($1, $2::tsvector)
+		ON CONFLICT (issue_id) DO UPDATE SET words = EXCLUDED.words`, id, s.tsvector())
 	return err
 }
 
