@@ -217,7 +217,7 @@ func TestSearch(t *testing.T) {
 			{"!!!", nil},                             // no word at all: nothing
 			{"seconds 30", []int64{slow.ID}},         // digits
 		} {
-			if got := search(tc.q); !equalInts(got, tc.want) {
+			if got := search(tc.q); !slices.Equal(got, tc.want) {
 				t.Errorf("search %q = %v, want %v", tc.q, got, tc.want)
 			}
 		}
@@ -227,7 +227,7 @@ func TestSearch(t *testing.T) {
 		if err := s.UpdateIssue(ctx, other); err != nil {
 			t.Fatal(err)
 		}
-		if got := search("frobnicator"); !equalInts(got, []int64{other.ID}) {
+		if got := search("frobnicator"); !slices.Equal(got, []int64{other.ID}) {
 			t.Errorf("search after retitle = %v, want [%d]", got, other.ID)
 		}
 		if got := search("unrelated"); got != nil {

@@ -44,7 +44,7 @@ func TestMessages(t *testing.T) {
 		for _, m := range ms {
 			order = append(order, m.ID)
 		}
-		if !equalInts(order, []int64{first.ID, sameTime.ID, later.ID}) {
+		if !slices.Equal(order, []int64{first.ID, sameTime.ID, later.ID}) {
 			t.Errorf("Messages order = %v, want %v", order, []int64{first.ID, sameTime.ID, later.ID})
 		}
 		got, err := s.Message(ctx, later.ID)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -296,7 +297,7 @@ func TestGroupCommit(t *testing.T) {
 			got = append(got, is.ID)
 		}
 		want := append([]int64{first.ID}, kept...)
-		if !equalInts(got, want) {
+		if !slices.Equal(got, want) {
 			t.Errorf("issues after group commit = %v, want %v (the failed mails' issues undone)", got, want)
 		}
 		for _, mid := range []string{"<ok1@x>", "<ok2@x>"} {
@@ -505,18 +506,6 @@ func TestTxEverything(t *testing.T) {
 			t.Errorf("Inbound = %+v, %v", got, err)
 		}
 	})
-}
-
-func equalInts(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestUniqueViolation: either driver's unique-constraint error becomes

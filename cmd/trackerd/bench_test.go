@@ -24,24 +24,14 @@ import (
 	"github.com/trackerd/trackerd/internal/testmail"
 )
 
-// writeMbox writes mails as an mbox file (mboxrd escaping).
+// writeMbox writes mails as an mbox file (testmail.Mbox).
 func writeMbox(t testing.TB, path string, mails [][]byte) int64 {
 	t.Helper()
-	var b bytes.Buffer
-	for _, m := range mails {
-		b.WriteString("From MAILER-DAEMON Thu Jan  1 00:00:00 2026\n")
-		for _, line := range bytes.SplitAfter(m, []byte("\n")) {
-			if bytes.HasPrefix(bytes.TrimLeft(line, ">"), []byte("From ")) {
-				b.WriteByte('>')
-			}
-			b.Write(line)
-		}
-		b.WriteString("\n")
-	}
-	if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
+	b := testmail.Mbox(mails)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return int64(b.Len())
+	return int64(len(b))
 }
 
 func TestGeneratedArchiveImports(t *testing.T) {

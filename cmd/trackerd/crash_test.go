@@ -554,7 +554,7 @@ idle = true
 `, d.IMAP, pw))
 		envs, addrs = append(envs, e), append(addrs, addr)
 	}
-	polled := pollMails(150, "three")
+	polled := testmail.Fresh(150, "three")
 	var pollIDs []string
 	for i := range polled {
 		pollIDs = append(pollIDs, fmt.Sprintf("<three-%d@example.org>", i))

@@ -22,18 +22,6 @@ import (
 	"github.com/trackerd/trackerd/store"
 )
 
-// pollMails is n mails that each open a new issue from a sender of their
-// own, so that they can be filed in any order by pollers running at once.
-func pollMails(n int, tag string) [][]byte {
-	ms := make([][]byte, n)
-	for i := range ms {
-		ms[i] = []byte(fmt.Sprintf("From: Sender %[1]s %[2]d <%[1]s-%[2]d@example.org>\r\nTo: tracker@localhost\r\n"+
-			"Subject: %[1]s problem %[2]d\r\nMessage-ID: <%[1]s-%[2]d@example.org>\r\nDate: Sat, 21 Nov 2026 10:00:00 +0000\r\n\r\n"+
-			"Something is wrong with %[1]s number %[2]d.\r\n", tag, i))
-	}
-	return ms
-}
-
 // counts opens the store and returns its messages and filed mails.
 func (e *cliEnv) counts(t *testing.T) (messages, filed int) {
 	t.Helper()
@@ -98,7 +86,7 @@ url = "pop3+starttls://popuser@%s"
 password_file = %q
 `, d.IMAPS, pw, d.POP3, pw))
 		imapMails := testmail.Archive(50, 7)
-		popMails := pollMails(50, "pop")
+		popMails := testmail.Fresh(50, "pop")
 		d.Append(t, "imapuser", "INBOX", imapMails...)
 		d.Append(t, "popuser", "INBOX", popMails...)
 
@@ -133,7 +121,7 @@ password_file = %q
 		e.wantCounts(t, 100, 100)
 
 		// An ad hoc URL with its own password file and after-action.
-		d.Append(t, "imapuser", "Other", pollMails(3, "adhoc")...)
+		d.Append(t, "imapuser", "Other", testmail.Fresh(3, "adhoc")...)
 		out = e.mustRun(t, "poll", "imap://imapuser@"+d.IMAP+"/Other", "-password-file", pw, "-after", "flag")
 		if !strings.Contains(out, "fetched 3, filed 3") {
 			t.Fatalf("poll of an ad hoc URL printed %q, want 3 filed", out)
@@ -253,11 +241,11 @@ schedule = "@every 1s"
 		})
 		time.Sleep(time.Second) // let the first pass end and IDLE begin
 
-		d.Append(t, "idleuser", "INBOX", pollMails(5, "idle")...)
+		d.Append(t, "idleuser", "INBOX", testmail.Fresh(5, "idle")...)
 		pollWait(t, 30*time.Second, "5 mails filed through IDLE", func() bool { m, _ := e.counts(t); return m == 5 })
-		d.Append(t, "cronuser", "INBOX", pollMails(5, "cron")...)
+		d.Append(t, "cronuser", "INBOX", testmail.Fresh(5, "cron")...)
 		pollWait(t, 60*time.Second, "5 mails filed on the schedule", func() bool { m, _ := e.counts(t); return m == 10 })
-		d.Append(t, "idleuser", "INBOX", pollMails(10, "idle2")...)
+		d.Append(t, "idleuser", "INBOX", testmail.Fresh(10, "idle2")...)
 		pollWait(t, 30*time.Second, "10 more mails filed through IDLE", func() bool { m, _ := e.counts(t); return m == 20 })
 		e.wantCounts(t, 20, 20)
 
@@ -304,7 +292,7 @@ password_file = %q
 			{"pop", popProxy, func(l string) bool { return strings.HasPrefix(strings.ToUpper(l), "DELE ") }},
 		} {
 			before, _ := e.counts(t)
-			d.Append(t, "tracker", "INBOX", pollMails(30, fmt.Sprintf("kill%d", i))...)
+			d.Append(t, "tracker", "INBOX", testmail.Fresh(30, fmt.Sprintf("kill%d", i))...)
 			v.proxy.Hold(v.hold)
 			cmd := exec.Command(binary, "-config", e.config, "poll", v.name)
 			cmd.Dir = e.dir

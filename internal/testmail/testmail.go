@@ -107,3 +107,33 @@ func Archive(n int, seed uint64) [][]byte {
 	}
 	return out
 }
+
+// Mbox returns mails as one mbox file, with mboxrd escaping (a body line
+// "From …", quoted or not, gains a ">").
+func Mbox(mails [][]byte) []byte {
+	var b bytes.Buffer
+	for _, m := range mails {
+		b.WriteString("From MAILER-DAEMON Thu Jan  1 00:00:00 2026\n")
+		for _, line := range bytes.SplitAfter(m, []byte("\n")) {
+			if bytes.HasPrefix(bytes.TrimLeft(line, ">"), []byte("From ")) {
+				b.WriteByte('>')
+			}
+			b.Write(line)
+		}
+		b.WriteString("\n")
+	}
+	return b.Bytes()
+}
+
+// Fresh returns n mails that each open a new issue, from senders of their
+// own (named after tag): mails that can be filed in any order, by pollers
+// or instances running at once.
+func Fresh(n int, tag string) [][]byte {
+	ms := make([][]byte, n)
+	for i := range ms {
+		ms[i] = []byte(fmt.Sprintf("From: Sender %[1]s %[2]d <%[1]s-%[2]d@example.org>\r\nTo: tracker@localhost\r\n"+
+			"Subject: %[1]s problem %[2]d\r\nMessage-ID: <%[1]s-%[2]d@example.org>\r\nDate: Sat, 21 Nov 2026 10:00:00 +0000\r\n\r\n"+
+			"Something is wrong with %[1]s number %[2]d.\r\n", tag, i))
+	}
+	return ms
+}

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 
@@ -139,7 +140,7 @@ func TestCheck(t *testing.T) {
 			for _, s := range v.DKIM {
 				dk = append(dk, s.Result)
 			}
-			if v.SPF != tt.spf || v.DMARC != tt.dmarc || v.DMARCPolicy != tt.policy || !equal(dk, tt.dkim) {
+			if v.SPF != tt.spf || v.DMARC != tt.dmarc || v.DMARCPolicy != tt.policy || !slices.Equal(dk, tt.dkim) {
 				t.Errorf("Check = spf %s, dkim %v, dmarc %s (p=%s); want spf %s, dkim %v, dmarc %s (p=%s)",
 					v.SPF, dk, v.DMARC, v.DMARCPolicy, tt.spf, tt.dkim, tt.dmarc, tt.policy)
 			}
@@ -160,18 +161,6 @@ func TestCheck(t *testing.T) {
 }
 
 type Result = auth.Result
-
-func equal(a, b []auth.Result) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
 
 // TestCheckOverUDP runs a check through NewResolver and a DNS server
 // answering from a fake zone: the way the trackerd binary is tested

@@ -130,18 +130,6 @@ func archive(n int, seed uint64) [][]byte {
 	return ms
 }
 
-// fresh is n mails that each open a new issue, from senders of their
-// own: mails that can be filed in any order, by pollers running at once.
-func fresh(n int, tag string) [][]byte {
-	ms := make([][]byte, n)
-	for i := range ms {
-		ms[i] = []byte(fmt.Sprintf("From: Sender %[1]s %[2]d <%[1]s-%[2]d@example.org>\r\nTo: tracker@localhost\r\n"+
-			"Subject: %[1]s problem %[2]d\r\nMessage-ID: <%[1]s-%[2]d@example.org>\r\nDate: Sat, 21 Nov 2026 10:00:00 +0000\r\n\r\n"+
-			"Something is wrong with %[1]s number %[2]d.\r\n", tag, i))
-	}
-	return ms
-}
-
 // logBuffer is the pollers' log, read by the tests while they write.
 type logBuffer struct{ testenv.Buffer }
 

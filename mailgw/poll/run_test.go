@@ -13,6 +13,7 @@ import (
 	"github.com/trackerd/trackerd/internal/storetest"
 	"github.com/trackerd/trackerd/internal/testdovecot"
 	"github.com/trackerd/trackerd/internal/testenv"
+	"github.com/trackerd/trackerd/internal/testmail"
 	"github.com/trackerd/trackerd/mailgw/poll"
 	"github.com/trackerd/trackerd/store"
 )
@@ -54,7 +55,7 @@ func TestRunIdle(t *testing.T) {
 		waitFor(t, 30*time.Second, "both pollers idle", func() bool { return e.log.Count(`msg="poll pass done"`) >= 2 })
 
 		c := srv.client(t)
-		mails := fresh(20, "idle")
+		mails := testmail.Fresh(20, "idle")
 		testdovecot.Append(t, c, "INBOX", mails[:5]...)
 		d.Append(t, "tracker", "INBOX", mails[5:10]...)
 		waitFor(t, 30*time.Second, "10 mails filed through IDLE", func() bool { m, _ := e.counts(t); return m == 10 })
@@ -81,7 +82,7 @@ func TestRunCron(t *testing.T) {
 		popP := e.poller(t, config.Poll{Name: "pop3", URL: "pop3s://popuser@" + d.POP3S, Password: "secret", Schedule: "@every 1s"}, poll.Options{RootCAs: d.Roots})
 		defer run(t, imapP)()
 		defer run(t, popP)()
-		mails := fresh(20, "cron")
+		mails := testmail.Fresh(20, "cron")
 		d.Append(t, "imapuser", "INBOX", mails[:10]...)
 		d.Append(t, "popuser", "INBOX", mails[10:]...)
 		waitFor(t, 60*time.Second, "20 mails filed on schedule", func() bool { m, _ := e.counts(t); return m == 20 })
@@ -121,7 +122,7 @@ func TestRunFailures(t *testing.T) {
 		goodOpts.IdleRefresh = time.Second
 		good := e.poller(t, config.Poll{Name: "good", URL: srv.url("imap", srv.Addr, ""), Password: memPassword, Idle: true}, goodOpts)
 		defer run(t, good)()
-		testdovecot.Append(t, srv.client(t), "INBOX", fresh(5, "good")...)
+		testdovecot.Append(t, srv.client(t), "INBOX", testmail.Fresh(5, "good")...)
 		waitFor(t, 30*time.Second, "the healthy mailbox's 5 mails filed", func() bool { m, _ := e.counts(t); return m == 5 })
 
 		for _, b := range bad {
