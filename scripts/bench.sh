@@ -88,7 +88,6 @@ cat >"$gen/main.go" <<'EOF'
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -100,18 +99,7 @@ import (
 func main() {
 	n, _ := strconv.Atoi(os.Args[1])
 	single, _ := strconv.Atoi(os.Args[3])
-	var b bytes.Buffer
-	for _, m := range testmail.Archive(n, 7) {
-		b.WriteString("From MAILER-DAEMON Thu Jan  1 00:00:00 2026\n")
-		for _, line := range bytes.SplitAfter(m, []byte("\n")) {
-			if bytes.HasPrefix(bytes.TrimLeft(line, ">"), []byte("From ")) {
-				b.WriteByte('>')
-			}
-			b.Write(line)
-		}
-		b.WriteString("\n")
-	}
-	if err := os.WriteFile(filepath.Join(os.Args[2], "archive.mbox"), b.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(os.Args[2], "archive.mbox"), testmail.Mbox(testmail.Archive(n, 7)), 0o644); err != nil {
 		panic(err)
 	}
 	for i, m := range testmail.Archive(single, 11) {
@@ -124,17 +112,7 @@ EOF
 mkdir -p "$work/mails"
 go run "./$gen" "$IMPORT" "$work/mails" "$DELIVER"
 
-freeport() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-waitport() {
-	for _ in $(seq 1 300); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-		sleep 0.1
-	done
-	log "nothing listens on port $1"
-	return 1
-}
+. scripts/ports.sh # freeport, waitport (the working directory is the checkout)
 
 # pgdsn NAME: a fresh database with durable commits; prints its DSN.
 pgdsn() {
