@@ -195,7 +195,7 @@ func (f *filing) file(ctx context.Context) (Result, error) {
 	for _, c := range f.changes {
 		chs = append(chs, &store.Change{IssueID: f.issue.ID, MessageID: msgID, ActorID: author.ID, At: f.now, Property: c.prop, Old: c.old, New: c.new})
 	}
-	if err := f.tx.AddChanges(ctx, chs); err != nil { // one statement for all
+	if err := f.tx.AddChangesLater(ctx, chs); err != nil {
 		return Result{}, err
 	}
 	if err := f.updateNosy(ctx); err != nil {
@@ -204,7 +204,7 @@ func (f *filing) file(ctx context.Context) (Result, error) {
 	if err := f.queueNotifications(ctx, msgID); err != nil {
 		return Result{}, err
 	}
-	if err := f.tx.UpdateFiled(ctx, f.p.messageID, author.ID, f.issue.ID, msgID); err != nil {
+	if err := f.tx.UpdateFiledLater(ctx, f.p.messageID, author.ID, f.issue.ID, msgID); err != nil {
 		return Result{}, err
 	}
 	if err := f.clearBouncing(ctx); err != nil { // mail from the address got through
@@ -455,7 +455,7 @@ func (g *Gateway) queueReply(ctx context.Context, tx *store.Tx, m *Mail, p *pars
 	if err != nil {
 		return false, err
 	}
-	if err := tx.Enqueue(ctx, &store.Outbox{Kind: notify.KindReply, Recipient: to, Payload: payload}); err != nil {
+	if err := tx.EnqueueLater(ctx, &store.Outbox{Kind: notify.KindReply, Recipient: to, Payload: payload}); err != nil {
 		return false, fmt.Errorf("queue error reply: %w", err)
 	}
 	return true, nil
@@ -492,7 +492,7 @@ func (f *filing) updateNosy(ctx context.Context) error {
 		if _, drop := f.nosyDrop[p.ID]; drop {
 			continue
 		}
-		if _, err := f.tx.AddNosy(ctx, f.issue.ID, p.ID); err != nil {
+		if err := f.tx.AddNosyLater(ctx, f.issue.ID, p.ID); err != nil {
 			return err
 		}
 		if f.newNosy != nil {
@@ -504,7 +504,7 @@ func (f *filing) updateNosy(ctx context.Context) error {
 		}
 	}
 	for id, u := range f.nosyAdd {
-		if _, err := f.tx.AddNosy(ctx, f.issue.ID, id); err != nil {
+		if err := f.tx.AddNosyLater(ctx, f.issue.ID, id); err != nil {
 			return err
 		}
 		if f.newNosy != nil {
@@ -590,7 +590,7 @@ func (f *filing) queueNotifications(ctx context.Context, msgID int64) error {
 	}
 	for _, p := range to {
 		row := &store.Outbox{Kind: notify.KindNotify, IssueID: f.issue.ID, MsgID: msgID, Recipient: p.Address, Payload: payload}
-		if err := f.tx.Enqueue(ctx, row); err != nil {
+		if err := f.tx.EnqueueLater(ctx, row); err != nil {
 			return fmt.Errorf("queue notification: %w", err)
 		}
 	}

@@ -347,7 +347,7 @@ func (g *Gateway) apply(ctx context.Context, tx *store.Tx, m *Mail, p *parsed, i
 	}
 	res.InboundID, res.MessageID = in.ID, p.messageID
 	in.Status, in.Reason, in.IssueID, in.MsgID, in.MessageID = res.Status, res.Reason, res.IssueID, res.MsgID, p.messageID
-	if err := tx.UpdateInbound(ctx, in); err != nil {
+	if err := tx.UpdateInboundLater(ctx, in); err != nil {
 		return Result{}, false, fmt.Errorf("archive raw mail: %w", err)
 	}
 	if res.Status == store.InboundRejected && !g.opts.Quiet && !m.RefuseInline {

@@ -27,10 +27,16 @@ type conn struct {
 	timeout time.Duration
 	// fts collects rows to index at commit; set on SQLite transactions.
 	fts *ftsPending
+	// later queues writes for the next statement; set on PostgreSQL
+	// transactions (later.go).
+	later *later
 }
 
 // exec runs one statement under the per-query timeout.
 func (c *conn) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if err := c.sendLater(ctx); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	return c.q.ExecContext(ctx, query, args...)
@@ -39,6 +45,9 @@ func (c *conn) exec(ctx context.Context, query string, args ...any) (sql.Result,
 // get runs a query expected to return one row and scans it into dest.
 // sql.ErrNoRows passes through for the caller to interpret.
 func (c *conn) get(ctx context.Context, query string, args []any, dest ...any) error {
+	if err := c.sendLater(ctx); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	return c.q.QueryRowContext(ctx, query, args...).Scan(dest...)
@@ -47,6 +56,9 @@ func (c *conn) get(ctx context.Context, query string, args []any, dest ...any) e
 // each runs a query and calls fn for every row, all under one per-query
 // timeout.
 func (c *conn) each(ctx context.Context, query string, args []any, fn func(*sql.Rows) error) error {
+	if err := c.sendLater(ctx); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	rows, err := c.q.QueryContext(ctx, query, args...)

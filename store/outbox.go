@@ -54,32 +54,41 @@ func (o *Outbox) dest() []any {
 // set) and NextAttempt (Created unless set: due at once). Call it in the
 // Tx that made the change, so the mail exists exactly when the change does.
 func (c *conn) Enqueue(ctx context.Context, o *Outbox) error {
-	status := o.Status
-	if status == "" {
-		status = OutboxPending
+	if err := o.ready(); err != nil {
+		return err
+	}
+	var id int64
+	err := c.get(ctx, `INSERT INTO outbox (kind, issue_id, msg_id, recipient, payload, status, attempts, next_attempt, last_error, sent_at, created)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
+		[]any{o.Kind, nullID(o.IssueID), nullID(o.MsgID), o.Recipient, nonNil(o.Payload), o.Status, o.Attempts,
+			c.d.tm(o.NextAttempt), o.LastError, c.d.tm(o.SentAt), c.d.tm(o.Created)}, &id)
+	if err != nil {
+		return fail("enqueue", err)
+	}
+	o.ID = id
+	return nil
+}
+
+// ready checks o before it is written and sets what Enqueue defaults:
+// Status, Created, NextAttempt; SentAt is normalised.
+func (o *Outbox) ready() error {
+	if o.Status == "" {
+		o.Status = OutboxPending
 	}
 	switch {
 	case o.Kind == "":
 		return fail("enqueue", errors.New("empty kind"))
 	case o.Recipient == "":
 		return fail("enqueue", errors.New("empty recipient"))
-	case status != OutboxPending && status != OutboxSent && status != OutboxFailed:
-		return fail("enqueue", fmt.Errorf("unknown status %q", status))
+	case o.Status != OutboxPending && o.Status != OutboxSent && o.Status != OutboxFailed:
+		return fail("enqueue", fmt.Errorf("unknown status %q", o.Status))
 	}
-	created := now()
-	next := norm(o.NextAttempt)
-	if next.IsZero() {
-		next = created
+	o.Created = now()
+	o.NextAttempt = norm(o.NextAttempt)
+	if o.NextAttempt.IsZero() {
+		o.NextAttempt = o.Created
 	}
-	var id int64
-	err := c.get(ctx, `INSERT INTO outbox (kind, issue_id, msg_id, recipient, payload, status, attempts, next_attempt, last_error, sent_at, created)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
-		[]any{o.Kind, nullID(o.IssueID), nullID(o.MsgID), o.Recipient, nonNil(o.Payload), status, o.Attempts,
-			c.d.tm(next), o.LastError, c.d.tm(o.SentAt), c.d.tm(created)}, &id)
-	if err != nil {
-		return fail("enqueue", err)
-	}
-	o.ID, o.Status, o.NextAttempt, o.Created, o.SentAt = id, status, next, created, norm(o.SentAt)
+	o.SentAt = norm(o.SentAt)
 	return nil
 }
 

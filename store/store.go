@@ -321,6 +321,8 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	}()
 	if s.d == sqliteDialect {
 		tx.fts = &ftsPending{}
+	} else {
+		tx.later = &later{}
 	}
 	defer func() {
 		if p := recover(); p != nil {
@@ -333,6 +335,10 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 			return errors.Join(err, fmt.Errorf("store: rollback: %w", rbErr))
 		}
 		return err
+	}
+	if err := tx.sendLater(ctx); err != nil {
+		_ = sqlTx.Rollback()
+		return fmt.Errorf("store: commit: %w", err)
 	}
 	if tx.fts != nil {
 		if err := tx.fts.flush(ctx, &tx.conn); err != nil {
@@ -366,6 +372,9 @@ func (tx *Tx) Savepoint(ctx context.Context, fn func(tx *Tx) error) (err error) 
 	// mail must not leave its half in the transaction.
 	undo := func() error {
 		uctx := context.WithoutCancel(ctx)
+		if tx.later != nil {
+			*tx.later = later{} // what fn queued: begin sent the rest
+		}
 		tx.unreleased = "" // rolling back to name undoes any savepoint inside it
 		if _, err := tx.exec(uctx, "ROLLBACK TO SAVEPOINT "+name); err != nil {
 			return fmt.Errorf("store: rollback to savepoint: %w", err)
@@ -423,6 +432,9 @@ func (tx *Tx) begin(ctx context.Context, name string) error {
 // without arguments goes as one simple query, which may hold several
 // statements.
 func (tx *Tx) raw(ctx context.Context, query string) (sql.Result, error) {
+	if err := tx.sendLater(ctx); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, tx.timeout)
 	defer cancel()
 	return tx.tx.ExecContext(ctx, query)
