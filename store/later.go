@@ -35,12 +35,14 @@ import (
 // back savepoint takes its queued writes with it. Outside a PostgreSQL
 // transaction (the Store itself, SQLite) each …Later method is its
 // immediate twin.
+// Each method keeps a copy of what it was given: the caller may reuse
+// its structs at once.
 type later struct {
-	changes []*Change
+	changes []Change
 	nosy    [][2]int64 // issue id, user id
 	filed   []filedOutcome
-	inbound []*Inbound
-	outbox  []*Outbox
+	inbound []Inbound
+	outbox  []Outbox
 }
 
 type filedOutcome struct {
@@ -60,8 +62,8 @@ func (c *conn) AddChangesLater(ctx context.Context, chs []*Change) error {
 	}
 	for _, ch := range chs {
 		ch.At = orNow(ch.At)
+		c.later.changes = append(c.later.changes, *ch)
 	}
-	c.later.changes = append(c.later.changes, chs...)
 	return nil
 }
 
@@ -89,20 +91,14 @@ func (c *conn) UpdateFiledLater(ctx context.Context, messageID string, authorID,
 	if c.later == nil {
 		return c.UpdateFiled(ctx, messageID, authorID, issueID, msgID)
 	}
-	f := filedOutcome{messageID, authorID, issueID, msgID}
-	for i := range c.later.filed {
-		if old := &c.later.filed[i]; old.messageID == messageID && old.authorID == authorID {
-			*old = f
-			return nil
-		}
-	}
-	c.later.filed = append(c.later.filed, f)
+	c.later.filed = replaceOrAppend(c.later.filed, filedOutcome{messageID, authorID, issueID, msgID},
+		func(old filedOutcome) bool { return old.messageID == messageID && old.authorID == authorID })
 	return nil
 }
 
 // UpdateInboundLater is UpdateInbound; a missing row fails the statement
-// that sends the queue. It keeps a copy of in's outcome; a second update
-// of the same row replaces the first.
+// that sends the queue. A second update of the same row replaces the
+// first.
 func (c *conn) UpdateInboundLater(ctx context.Context, in *Inbound) error {
 	if c.later == nil {
 		return c.UpdateInbound(ctx, in)
@@ -110,14 +106,9 @@ func (c *conn) UpdateInboundLater(ctx context.Context, in *Inbound) error {
 	if !validInboundStatus(in.Status) {
 		return fail("update inbound", fmt.Errorf("unknown status %q", in.Status))
 	}
-	cp := &Inbound{ID: in.ID, Status: in.Status, Reason: in.Reason, IssueID: in.IssueID, MsgID: in.MsgID, MessageID: in.MessageID}
-	for i, old := range c.later.inbound {
-		if old.ID == in.ID {
-			c.later.inbound[i] = cp
-			return nil
-		}
-	}
-	c.later.inbound = append(c.later.inbound, cp)
+	c.later.inbound = replaceOrAppend(c.later.inbound,
+		Inbound{ID: in.ID, Status: in.Status, Reason: in.Reason, IssueID: in.IssueID, MsgID: in.MsgID, MessageID: in.MessageID},
+		func(old Inbound) bool { return old.ID == in.ID })
 	return nil
 }
 
@@ -130,8 +121,20 @@ func (c *conn) EnqueueLater(ctx context.Context, o *Outbox) error {
 	if err := o.ready(); err != nil {
 		return err
 	}
-	c.later.outbox = append(c.later.outbox, o)
+	c.later.outbox = append(c.later.outbox, *o)
 	return nil
+}
+
+// replaceOrAppend replaces the element of l that is the same as v, or
+// appends v.
+func replaceOrAppend[T any](l []T, v T, same func(T) bool) []T {
+	for i := range l {
+		if same(l[i]) {
+			l[i] = v
+			return l
+		}
+	}
+	return append(l, v)
 }
 
 // sendLater sends the queued writes, if any, in one statement, and empties
