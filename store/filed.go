@@ -30,12 +30,18 @@ func (c *conn) MarkFiled(ctx context.Context, messageID string, authorID, issueI
 
 // UpdateFiled sets where a mail marked filed went, once that is known.
 func (c *conn) UpdateFiled(ctx context.Context, messageID string, authorID, issueID, msgID int64) error {
-	err := c.affected(ctx, `UPDATE filed SET issue_id = $1, msg_id = $2 WHERE message_id = $3 AND author_id = $4`,
-		nullID(issueID), nullID(msgID), messageID, authorID)
-	if err != nil {
+	var a args
+	if err := c.affected(ctx, updateFiled(&a, messageID, authorID, issueID, msgID), a...); err != nil {
 		return fail("update filed "+messageID, err)
 	}
 	return nil
+}
+
+// updateFiled is UpdateFiled's statement, its arguments added to a (also
+// one clause of the queued writes' statement, later.go).
+func updateFiled(a *args, messageID string, authorID, issueID, msgID int64) string {
+	return `UPDATE filed SET issue_id = ` + a.add(nullID(issueID)) + `, msg_id = ` + a.add(nullID(msgID)) +
+		` WHERE message_id = ` + a.add(messageID) + ` AND author_id = ` + a.add(authorID)
 }
 
 // Filed returns where the mail with messageID from authorID was filed

@@ -178,15 +178,13 @@ func (c *conn) sendLater(ctx context.Context) error {
 	// whole for the life of the connection.
 	for i, f := range l.filed {
 		name := "f" + strconv.Itoa(i)
-		with = append(with, name+` AS (UPDATE filed SET issue_id = `+a.add(nullID(f.issueID))+`::bigint, msg_id = `+a.add(nullID(f.msgID))+`::bigint
-			WHERE message_id = `+a.add(f.messageID)+` AND author_id = `+a.add(f.authorID)+` RETURNING 1)`)
+		with = append(with, name+` AS (`+updateFiled(&a, f.messageID, f.authorID, f.issueID, f.msgID)+` RETURNING 1)`)
 		checks, what = append(checks, `(SELECT COUNT(*) FROM `+name+`)`), append(what, "filed "+f.messageID)
 	}
-	for i, in := range l.inbound {
+	for i := range l.inbound {
+		in := &l.inbound[i]
 		name := "b" + strconv.Itoa(i)
-		with = append(with, name+` AS (UPDATE inbound SET status = `+a.add(in.Status)+`, reason = `+a.add(in.Reason)+`,
-			issue_id = `+a.add(nullID(in.IssueID))+`::bigint, msg_id = `+a.add(nullID(in.MsgID))+`::bigint, message_id = `+a.add(in.MessageID)+`
-			WHERE id = `+a.add(in.ID)+` RETURNING 1)`)
+		with = append(with, name+` AS (`+updateInbound(&a, in)+` RETURNING 1)`)
 		checks, what = append(checks, `(SELECT COUNT(*) FROM `+name+`)`), append(what, "inbound "+strconv.FormatInt(in.ID, 10))
 	}
 	if len(l.outbox) > 0 {
@@ -206,19 +204,21 @@ func (c *conn) sendLater(ctx context.Context) error {
 			a.add(lastErr)+`::text[], `+a.add(sent)+`::text[], `+a.add(created)+`::text[]) WITH ORDINALITY AS u(k, i, m, r, p, s, a, nx, e, st, cr, ord)
 			ORDER BY ord)`)
 	}
-	if len(checks) == 0 {
-		checks = []string{"1"}
-	}
 	got := make([]int, len(checks))
 	dest := make([]any, len(checks))
 	for i := range got {
 		dest[i] = &got[i]
 	}
-	if err := c.get(ctx, `WITH `+strings.Join(with, ", ")+` SELECT `+strings.Join(checks, ", "), a, dest...); err != nil {
+	sel := strings.Join(checks, ", ")
+	if sel == "" {
+		sel = "1"
+		dest = []any{new(int)}
+	}
+	if err := c.get(ctx, `WITH `+strings.Join(with, ", ")+` SELECT `+sel, a, dest...); err != nil {
 		return fail("queued writes", err)
 	}
 	for i, n := range got {
-		if what != nil && n != 1 {
+		if n != 1 {
 			return fail("queued writes: update "+what[i], ErrNotFound)
 		}
 	}
