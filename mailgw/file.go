@@ -204,8 +204,10 @@ func (f *filing) file(ctx context.Context) (Result, error) {
 	if err := f.queueNotifications(ctx, msgID); err != nil {
 		return Result{}, err
 	}
-	if err := f.tx.UpdateFiledLater(ctx, f.p.messageID, author.ID, f.issue.ID, msgID); err != nil {
-		return Result{}, err
+	if msgID == 0 { // else Filed finds the mail's message
+		if err := f.tx.UpdateFiled(ctx, f.p.messageID, author.ID, f.issue.ID, 0); err != nil {
+			return Result{}, err
+		}
 	}
 	if err := f.clearBouncing(ctx); err != nil { // mail from the address got through
 		return Result{}, err

@@ -156,6 +156,12 @@ func (g *Gateway) deliverParsed(ctx context.Context, ms []Mail, ps []parsed, sta
 	for attempt := 1; ; attempt++ {
 		err = g.st.Tx(ctx, func(tx *store.Tx) error {
 			queued = false
+			// The archive ids of the batch in one statement: each
+			// mail's archive row is then written at commit, once,
+			// with its outcome (store.InsertInboundLater).
+			if err := tx.ReserveInbound(ctx, len(ms)); err != nil {
+				return err
+			}
 			for i := range ms {
 				r, q, err := g.apply(ctx, tx, &ms[i], &ps[i], nil)
 				if err != nil {
@@ -308,7 +314,7 @@ func (g *Gateway) apply(ctx context.Context, tx *store.Tx, m *Mail, p *parsed, i
 		if in.Received.IsZero() {
 			in.Received = g.now()
 		}
-		if err := tx.InsertInbound(ctx, in); err != nil {
+		if err := tx.InsertInboundLater(ctx, in); err != nil {
 			return Result{}, false, fmt.Errorf("archive raw mail: %w", err)
 		}
 	}

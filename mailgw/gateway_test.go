@@ -280,6 +280,10 @@ func TestRouting(t *testing.T) {
 		if r1.Status != store.InboundFiled || !r2.Duplicate || r1.MessageID != r2.MessageID || !strings.HasSuffix(r1.MessageID, "@localhost>") {
 			t.Errorf("no Message-ID twice: %+v then %+v", r1, r2)
 		}
+		// The duplicate says where the first went (store.Filed).
+		if r1.IssueID == 0 || r1.MsgID == 0 || r2.IssueID != r1.IssueID || r2.MsgID != r1.MsgID {
+			t.Errorf("duplicate points at issue %d, message %d; the first went to %d, %d", r2.IssueID, r2.MsgID, r1.IssueID, r1.MsgID)
+		}
 		// A refused Message-ID is filed when it comes again after the fix.
 		rej := newGateway(t, st, func(c *config.Config) { c.MailGW.UnknownSender = "reject" })
 		m := testMail("stranger@example.org", "tracker@localhost", "Hi", "r7@x", "x")

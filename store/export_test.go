@@ -92,3 +92,11 @@ func SetMigrateLimit(n int) (restore func()) {
 	migrateLimit = n
 	return func() { migrateLimit = old }
 }
+
+// SetArchiveChunk sets how many raw bytes of archive rows one statement
+// writes at commit (later.go) until the test ends.
+func SetArchiveChunk(t interface{ Cleanup(func()) }, n int) {
+	old := archiveChunk
+	archiveChunk = n
+	t.Cleanup(func() { archiveChunk = old })
+}

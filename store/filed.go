@@ -28,26 +28,25 @@ func (c *conn) MarkFiled(ctx context.Context, messageID string, authorID, issueI
 	return nil
 }
 
-// UpdateFiled sets where a mail marked filed went, once that is known.
+// UpdateFiled sets where a mail marked filed went, once that is known. A
+// mail that left a message needs no update: Filed finds that message by
+// the same Message-ID and author.
 func (c *conn) UpdateFiled(ctx context.Context, messageID string, authorID, issueID, msgID int64) error {
-	var a args
-	if err := c.affected(ctx, updateFiled(&a, messageID, authorID, issueID, msgID), a...); err != nil {
+	err := c.affected(ctx, `UPDATE filed SET issue_id = $1, msg_id = $2 WHERE message_id = $3 AND author_id = $4`,
+		nullID(issueID), nullID(msgID), messageID, authorID)
+	if err != nil {
 		return fail("update filed "+messageID, err)
 	}
 	return nil
 }
 
-// updateFiled is UpdateFiled's statement, its arguments added to a (also
-// one clause of the queued writes' statement, later.go).
-func updateFiled(a *args, messageID string, authorID, issueID, msgID int64) string {
-	return `UPDATE filed SET issue_id = ` + a.add(nullID(issueID)) + `, msg_id = ` + a.add(nullID(msgID)) +
-		` WHERE message_id = ` + a.add(messageID) + ` AND author_id = ` + a.add(authorID)
-}
-
 // Filed returns where the mail with messageID from authorID was filed
-// (issue and message ids, 0 when none), or ErrNotFound.
+// (issue and message ids, 0 when none), or ErrNotFound: what UpdateFiled
+// recorded, else the message the mail left (messages has the same key).
 func (c *conn) Filed(ctx context.Context, messageID string, authorID int64) (issueID, msgID int64, err error) {
-	err = c.get(ctx, `SELECT issue_id, msg_id FROM filed WHERE message_id = $1 AND author_id = $2`,
+	err = c.get(ctx, `SELECT COALESCE(f.issue_id, m.issue_id), COALESCE(f.msg_id, m.id) FROM filed f
+		LEFT JOIN messages m ON m.message_id = f.message_id AND m.author_id = f.author_id
+		WHERE f.message_id = $1 AND f.author_id = $2`,
 		[]any{messageID, authorID}, idCol{&issueID}, idCol{&msgID})
 	if err != nil {
 		return 0, 0, fail("filed "+messageID, err)

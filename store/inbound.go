@@ -69,31 +69,41 @@ func (r *inboundRow) inbound() Inbound {
 // to now and Status to "received". Raw is kept exactly (CR, NUL, 8-bit and
 // invalid UTF-8 included); the store keeps its own copy.
 func (c *conn) InsertInbound(ctx context.Context, in *Inbound) error {
-	status := in.Status
-	if status == "" {
-		status = InboundReceived
+	row, err := readyInbound(in)
+	if err != nil {
+		return err
 	}
-	if !validInboundStatus(status) {
-		return fail("insert inbound", fmt.Errorf("unknown status %q", status))
-	}
-	for _, to := range in.EnvelopeTo {
-		if strings.ContainsAny(to, "\r\n") {
-			return fail("insert inbound", fmt.Errorf("envelope recipient %q contains a line break", to))
-		}
-	}
-	received := orNow(in.Received)
-	sum := sha256.Sum256(in.Raw)
-	sha := hex.EncodeToString(sum[:])
 	var id int64
-	err := c.get(ctx, `INSERT INTO inbound (received, source, envelope_from, envelope_to, raw, sha256, message_id, status, reason, issue_id, msg_id)
+	err = c.get(ctx, `INSERT INTO inbound (received, source, envelope_from, envelope_to, raw, sha256, message_id, status, reason, issue_id, msg_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
-		[]any{c.d.tm(received), in.Source, in.EnvelopeFrom, strings.Join(in.EnvelopeTo, "\n"), nonNil(in.Raw), sha,
-			in.MessageID, status, in.Reason, nullID(in.IssueID), nullID(in.MsgID)}, &id)
+		[]any{c.d.tm(row.Received), in.Source, in.EnvelopeFrom, strings.Join(in.EnvelopeTo, "\n"), nonNil(in.Raw), row.SHA256,
+			in.MessageID, row.Status, in.Reason, nullID(in.IssueID), nullID(in.MsgID)}, &id)
 	if err != nil {
 		return fail("insert inbound", err)
 	}
-	in.ID, in.Received, in.SHA256, in.Status = id, received, sha, status
+	in.ID, in.Received, in.SHA256, in.Status = id, row.Received, row.SHA256, row.Status
 	return nil
+}
+
+// readyInbound checks in for InsertInbound and InsertInboundLater and
+// returns a copy with its defaults and SHA256 set (in is not changed).
+func readyInbound(in *Inbound) (Inbound, error) {
+	row := *in
+	if row.Status == "" {
+		row.Status = InboundReceived
+	}
+	if !validInboundStatus(row.Status) {
+		return row, fail("insert inbound", fmt.Errorf("unknown status %q", row.Status))
+	}
+	for _, to := range in.EnvelopeTo {
+		if strings.ContainsAny(to, "\r\n") {
+			return row, fail("insert inbound", fmt.Errorf("envelope recipient %q contains a line break", to))
+		}
+	}
+	row.Received = orNow(in.Received)
+	sum := sha256.Sum256(in.Raw)
+	row.SHA256 = hex.EncodeToString(sum[:])
+	return row, nil
 }
 
 // UpdateInbound records what became of an archived mail: its Status,

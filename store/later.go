@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -13,45 +12,46 @@ import (
 // Writes that wait (PostgreSQL transactions only).
 //
 // The last writes of a filed mail (its journal entries, nosy additions,
-// notifications, the filed and archive rows' outcome) need nothing back
-// from the database. On PostgreSQL each was a statement of its own, with
-// its round trip for trackerd and the server alike. The …Later methods
-// queue such writes on the transaction instead; the queue goes to
-// the database as one statement (data-modifying WITH clauses over
-// unnested arrays) just before the transaction's next statement of any
-// kind, or its commit. So every statement, read or write, sees every
-// write queued before it, in the order the caller made them, and only
-// the round trips change: on the listener's benchmark a new issue's four
-// last writes cost PostgreSQL the same sent as one (175 against 182 µs,
-// pg_stat_statements; the rows' own work, indexes and foreign keys, stays)
-// and the machine ≈60 µs of CPU less per mail.
+// notifications) need nothing back from the database. On PostgreSQL each
+// was a statement of its own, with its round trip for trackerd and the
+// server alike. The …Later methods queue such writes on the transaction
+// instead; the queue goes to the database as one statement
+// (data-modifying WITH clauses over unnested arrays) just before the
+// transaction's next statement of any kind, or its commit. So every
+// statement, read or write, sees every write queued before it, in the
+// order the caller made them, and only the round trips change.
 //
-// The price: a queued write's own failure (a missing row, a foreign key,
-// the server gone) is returned by the statement that sends the queue, or
-// by the commit, not by the …Later call. The …Later methods therefore
-// check what they can at once, and suit callers for whom any such failure
-// fails the whole transaction anyway. Savepoint sends the queue before it
-// sets its savepoint and drops what fn queued when fn fails, so a rolled
-// back savepoint takes its queued writes with it. Outside a PostgreSQL
-// transaction (the Store itself, SQLite) each …Later method is its
-// immediate twin.
+// The archive rows of InsertInboundLater wait longer: until the commit
+// (docs/notes/issue-4-speed-5.md). A mail's archive row is written once,
+// with its outcome, instead of inserted as "received" and updated at the
+// end; the rows of a whole group commit go in one statement. Their ids
+// come from the table's sequence beforehand (ReserveInbound), and the
+// foreign keys that point at inbound are checked at commit (migration
+// 0013). Statements of the transaction do not see these rows.
+//
+// The price: a queued write's own failure (a foreign key, the server
+// gone) is returned by the statement that sends the queue, or by the
+// commit, not by the …Later call. The …Later methods therefore check what
+// they can at once, and suit callers for whom any such failure fails the
+// whole transaction anyway. Savepoint sends the queue (not the archive
+// rows) before it sets its savepoint and drops what fn queued when fn
+// fails, so a rolled back savepoint takes its queued writes with it.
+// Outside a PostgreSQL transaction (the Store itself, SQLite) each
+// …Later method is its immediate twin.
 // Each method keeps a copy of what it was given: the caller may reuse
-// its structs at once.
+// its structs at once (an archive row's Raw is kept, not copied: it must
+// not change until the transaction ends).
 type later struct {
 	changes []Change
 	nosy    [][2]int64 // issue id, user id
-	filed   []filedOutcome
-	inbound []Inbound
 	outbox  []Outbox
+	archive []Inbound // sent at commit
+	ids     []int64   // reserved archive ids, for InsertInboundLater
 }
 
-type filedOutcome struct {
-	messageID                string
-	authorID, issueID, msgID int64
-}
-
-func (l *later) empty() bool {
-	return len(l.changes)+len(l.nosy)+len(l.filed)+len(l.inbound)+len(l.outbox) == 0
+// drop forgets what was queued after mark (the archive rows held then).
+func (l *later) drop(mark int) {
+	*l = later{archive: l.archive[:mark], ids: l.ids}
 }
 
 // AddChangesLater is AddChanges for a caller that does not need the IDs
@@ -85,31 +85,66 @@ func (c *conn) AddNosyLater(ctx context.Context, issueID, userID int64) error {
 	return nil
 }
 
-// UpdateFiledLater is UpdateFiled; a missing row fails the statement that
-// sends the queue. A second outcome for the same mail replaces the first.
-func (c *conn) UpdateFiledLater(ctx context.Context, messageID string, authorID, issueID, msgID int64) error {
-	if c.later == nil {
-		return c.UpdateFiled(ctx, messageID, authorID, issueID, msgID)
+// ReserveInbound takes n archive ids from the inbound table's sequence
+// in one statement, for the InsertInboundLater calls to come (on a
+// PostgreSQL transaction; elsewhere it does nothing). Ids reserved and
+// not used are never used: the archive's ids have gaps, as any
+// sequence's do after a rollback.
+func (c *conn) ReserveInbound(ctx context.Context, n int) error {
+	if c.later == nil || n <= 0 {
+		return nil
 	}
-	c.later.filed = replaceOrAppend(c.later.filed, filedOutcome{messageID, authorID, issueID, msgID},
-		func(old filedOutcome) bool { return old.messageID == messageID && old.authorID == authorID })
+	var ids pq.Int64Array
+	err := c.get(ctx, `SELECT array_agg(nextval(pg_get_serial_sequence('inbound', 'id'))) FROM generate_series(1, $1)`,
+		[]any{n}, &ids)
+	if err != nil {
+		return fail("reserve inbound ids", err)
+	}
+	c.later.ids = append(c.later.ids, ids...)
 	return nil
 }
 
-// UpdateInboundLater is UpdateInbound; a missing row fails the statement
-// that sends the queue. A second update of the same row replaces the
-// first.
+// InsertInboundLater is InsertInbound, except that on a PostgreSQL
+// transaction the row is written at commit, with whatever
+// UpdateInboundLater made of it by then; its ID is set at once, from
+// those ReserveInbound took (or from a reservation of its own).
+func (c *conn) InsertInboundLater(ctx context.Context, in *Inbound) error {
+	if c.later == nil {
+		return c.InsertInbound(ctx, in)
+	}
+	row, err := readyInbound(in)
+	if err != nil {
+		return err
+	}
+	if len(c.later.ids) == 0 {
+		if err := c.ReserveInbound(ctx, 1); err != nil {
+			return err
+		}
+	}
+	row.ID, c.later.ids = c.later.ids[0], c.later.ids[1:]
+	row.EnvelopeTo = append([]string(nil), in.EnvelopeTo...)
+	c.later.archive = append(c.later.archive, row)
+	in.ID, in.Received, in.SHA256, in.Status = row.ID, row.Received, row.SHA256, row.Status
+	return nil
+}
+
+// UpdateInboundLater is UpdateInbound. A row InsertInboundLater holds
+// takes the outcome without a statement of its own; any other row is
+// updated at once.
 func (c *conn) UpdateInboundLater(ctx context.Context, in *Inbound) error {
 	if c.later == nil {
 		return c.UpdateInbound(ctx, in)
 	}
-	if !validInboundStatus(in.Status) {
-		return fail("update inbound", fmt.Errorf("unknown status %q", in.Status))
+	for i := range c.later.archive {
+		if row := &c.later.archive[i]; row.ID == in.ID {
+			if !validInboundStatus(in.Status) {
+				return fail("update inbound", fmt.Errorf("unknown status %q", in.Status))
+			}
+			row.Status, row.Reason, row.IssueID, row.MsgID, row.MessageID = in.Status, in.Reason, in.IssueID, in.MsgID, in.MessageID
+			return nil
+		}
 	}
-	c.later.inbound = replaceOrAppend(c.later.inbound,
-		Inbound{ID: in.ID, Status: in.Status, Reason: in.Reason, IssueID: in.IssueID, MsgID: in.MsgID, MessageID: in.MessageID},
-		func(old Inbound) bool { return old.ID == in.ID })
-	return nil
+	return c.UpdateInbound(ctx, in)
 }
 
 // EnqueueLater is Enqueue, except that o.ID stays 0 where the write
@@ -125,35 +160,58 @@ func (c *conn) EnqueueLater(ctx context.Context, o *Outbox) error {
 	return nil
 }
 
-// replaceOrAppend replaces the element of l that is the same as v, or
-// appends v.
-func replaceOrAppend[T any](l []T, v T, same func(T) bool) []T {
-	for i := range l {
-		if same(l[i]) {
-			l[i] = v
-			return l
-		}
-	}
-	return append(l, v)
-}
-
 // sendLater sends the queued writes, if any, in one statement, and empties
 // the queue (also when the statement fails: the transaction has failed
-// then). Every statement of a transaction goes through it first.
-func (c *conn) sendLater(ctx context.Context) error {
-	if c.later == nil || c.later.empty() {
+// then). Every statement of a transaction goes through it first; the
+// archive rows go only when commit is set (Store.Tx, before COMMIT).
+func (c *conn) sendLater(ctx context.Context) error { return c.send(ctx, false) }
+
+func (c *conn) send(ctx context.Context, commit bool) error {
+	l := c.later
+	if l == nil || len(l.changes)+len(l.nosy)+len(l.outbox) == 0 && (!commit || len(l.archive) == 0) {
 		return nil
 	}
-	l := *c.later
-	*c.later = later{}
+	q := later{changes: l.changes, nosy: l.nosy, outbox: l.outbox}
+	l.changes, l.nosy, l.outbox = nil, nil, nil
+	if !commit {
+		return c.write(ctx, &q)
+	}
+	// The archive rows go in statements of at most archiveChunk bytes
+	// of raw mail (a larger mail alone): a group commit of big mails
+	// must stay far below PostgreSQL's limit on one message.
+	archive := l.archive
+	l.archive = nil
+	for first := true; first || len(archive) > 0; first = false {
+		n, size := 0, 0
+		for n < len(archive) && (n == 0 || size+len(archive[n].Raw) <= archiveChunk) {
+			size += len(archive[n].Raw)
+			n++
+		}
+		q.archive, archive = archive[:n], archive[n:]
+		if err := c.write(ctx, &q); err != nil {
+			return err
+		}
+		q = later{}
+	}
+	return nil
+}
+
+// archiveChunk bounds the raw bytes of the archive rows one statement
+// writes (their hex form is twice that); a variable for the tests.
+var archiveChunk = 8 << 20
+
+// write writes what l holds in one statement.
+func (c *conn) write(ctx context.Context, l *later) error {
+	changes, nosy, outbox, archive := l.changes, l.nosy, l.outbox, l.archive
+	if len(changes)+len(nosy)+len(outbox)+len(archive) == 0 {
+		return nil
+	}
 	var a args
 	var with []string
-	// Updates of rows that must exist are counted, as affected does.
-	var checks, what []string
-	if len(l.changes) > 0 {
+	if len(changes) > 0 {
 		var issue, msg, actor pq.Int64Array
 		var at, prop, old, nu pq.StringArray
-		for _, ch := range l.changes {
+		for _, ch := range changes {
 			issue, msg, actor = append(issue, ch.IssueID), append(msg, ch.MessageID), append(actor, ch.ActorID)
 			at, prop, old, nu = append(at, pgTime(ch.At)), append(prop, ch.Property), append(old, ch.Old), append(nu, ch.New)
 		}
@@ -165,33 +223,19 @@ func (c *conn) sendLater(ctx context.Context) error {
 			a.add(prop)+`::text[], `+a.add(old)+`::text[], `+a.add(nu)+`::text[]) WITH ORDINALITY AS u(i, m, a, t, p, o, n, ord)
 			ORDER BY ord)`)
 	}
-	if len(l.nosy) > 0 {
+	if len(nosy) > 0 {
 		var issue, user pq.Int64Array
-		for _, p := range l.nosy {
+		for _, p := range nosy {
 			issue, user = append(issue, p[0]), append(user, p[1])
 		}
 		with = append(with, `n AS (INSERT INTO nosy (issue_id, user_id) SELECT * FROM unnest(`+a.add(issue)+`::bigint[], `+
 			a.add(user)+`::bigint[]) ON CONFLICT DO NOTHING)`)
 	}
-	// Updates go row by row, each by its key: an UPDATE … FROM unnest
-	// gets a generic plan that, made while the table was small, scans it
-	// whole for the life of the connection.
-	for i, f := range l.filed {
-		name := "f" + strconv.Itoa(i)
-		with = append(with, name+` AS (`+updateFiled(&a, f.messageID, f.authorID, f.issueID, f.msgID)+` RETURNING 1)`)
-		checks, what = append(checks, `(SELECT COUNT(*) FROM `+name+`)`), append(what, "filed "+f.messageID)
-	}
-	for i := range l.inbound {
-		in := &l.inbound[i]
-		name := "b" + strconv.Itoa(i)
-		with = append(with, name+` AS (`+updateInbound(&a, in)+` RETURNING 1)`)
-		checks, what = append(checks, `(SELECT COUNT(*) FROM `+name+`)`), append(what, "inbound "+strconv.FormatInt(in.ID, 10))
-	}
-	if len(l.outbox) > 0 {
+	if len(outbox) > 0 {
 		var kind, recip, status, next, lastErr, sent, created pq.StringArray
 		var issue, msg, attempts pq.Int64Array
 		var payload pq.ByteaArray
-		for _, o := range l.outbox {
+		for _, o := range outbox {
 			kind, recip, status = append(kind, o.Kind), append(recip, o.Recipient), append(status, o.Status)
 			next, lastErr, sent, created = append(next, pgTime(o.NextAttempt)), append(lastErr, o.LastError), append(sent, pgTime(o.SentAt)), append(created, pgTime(o.Created))
 			issue, msg, attempts = append(issue, o.IssueID), append(msg, o.MsgID), append(attempts, int64(o.Attempts))
@@ -204,23 +248,26 @@ func (c *conn) sendLater(ctx context.Context) error {
 			a.add(lastErr)+`::text[], `+a.add(sent)+`::text[], `+a.add(created)+`::text[]) WITH ORDINALITY AS u(k, i, m, r, p, s, a, nx, e, st, cr, ord)
 			ORDER BY ord)`)
 	}
-	got := make([]int, len(checks))
-	dest := make([]any, len(checks))
-	for i := range got {
-		dest[i] = &got[i]
-	}
-	sel := strings.Join(checks, ", ")
-	if sel == "" {
-		sel = "1"
-		dest = []any{new(int)}
-	}
-	if err := c.get(ctx, `WITH `+strings.Join(with, ", ")+` SELECT `+sel, a, dest...); err != nil {
-		return fail("queued writes", err)
-	}
-	for i, n := range got {
-		if n != 1 {
-			return fail("queued writes: update "+what[i], ErrNotFound)
+	if len(archive) > 0 {
+		var id, issue, msg pq.Int64Array
+		var received, source, from, to, sha, msgID, status, reason pq.StringArray
+		var raw pq.ByteaArray
+		for _, in := range archive {
+			id, issue, msg = append(id, in.ID), append(issue, in.IssueID), append(msg, in.MsgID)
+			received, source, from, to = append(received, pgTime(in.Received)), append(source, in.Source), append(from, in.EnvelopeFrom), append(to, strings.Join(in.EnvelopeTo, "\n"))
+			sha, msgID, status, reason = append(sha, in.SHA256), append(msgID, in.MessageID), append(status, in.Status), append(reason, in.Reason)
+			raw = append(raw, nonNil(in.Raw))
 		}
+		with = append(with, `b AS (INSERT INTO inbound (id, received, source, envelope_from, envelope_to, raw, sha256, message_id, status, reason, issue_id, msg_id)
+			SELECT d, r::timestamptz, s, f, t, w, h, m, st, re, NULLIF(i, 0), NULLIF(g, 0)
+			FROM unnest(`+a.add(id)+`::bigint[], `+a.add(received)+`::text[], `+a.add(source)+`::text[], `+a.add(from)+`::text[], `+
+			a.add(to)+`::text[], `+a.add(raw)+`::bytea[], `+a.add(sha)+`::text[], `+a.add(msgID)+`::text[], `+a.add(status)+`::text[], `+
+			a.add(reason)+`::text[], `+a.add(issue)+`::bigint[], `+a.add(msg)+`::bigint[]) AS u(d, r, s, f, t, w, h, m, st, re, i, g))`)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	if _, err := c.q.ExecContext(ctx, `WITH `+strings.Join(with, ", ")+` SELECT 1`, a...); err != nil {
+		return fail("queued writes", err)
 	}
 	return nil
 }

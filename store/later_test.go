@@ -2,7 +2,9 @@ package store_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,25 +14,36 @@ import (
 
 // TestLater: writes queued with the …Later methods are there for every
 // later statement of the transaction and after its commit, a savepoint
-// that fails drops its queued writes unsent, and a queued update of a
-// missing row fails the transaction. On SQLite the methods write at once;
-// the same assertions hold.
+// that fails drops its queued writes unsent, and an archive row written
+// at commit carries its outcome and the message that points at it. On
+// SQLite the methods write at once; the same assertions hold.
 func TestLater(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		u := mustUser(t, s, "later@example.org")
 		v := mustUser(t, s, "other@example.org")
 		at := time.Date(2026, 11, 21, 6, 30, 0, 123456000, time.UTC)
-		var issueID, msgID, inID int64
+		var issueID, msgID, inID, undoneID, keptID int64
 		err := s.Tx(ctx, func(tx *store.Tx) error {
-			is := mustIssue(t, tx, "Queued", u.ID)
-			m := mustMessage(t, tx, is.ID, u.ID, "<q@x>", "queued")
-			issueID, msgID = is.ID, m.ID
-			in := &store.Inbound{Source: "smtp", Raw: []byte("raw"), MessageID: "<q@x>"}
-			if err := tx.InsertInbound(ctx, in); err != nil {
+			if err := tx.ReserveInbound(ctx, 2); err != nil {
 				return err
 			}
+			in := &store.Inbound{Source: "smtp", Raw: []byte("raw\x00\xff"), EnvelopeTo: []string{"tracker@example.org", "x@y"}, MessageID: "<q@x>"}
+			if err := tx.InsertInboundLater(ctx, in); err != nil {
+				return err
+			}
+			if in.ID == 0 || in.Status != store.InboundReceived || in.SHA256 == "" {
+				t.Errorf("InsertInboundLater left %+v: want an id, status received and the hash", in)
+			}
 			inID = in.ID
+			is := mustIssue(t, tx, "Queued", u.ID)
+			// The message points at the archive row before the row is
+			// written (PostgreSQL checks that foreign key at commit).
+			m := &store.Message{IssueID: is.ID, AuthorID: u.ID, MessageID: "<q@x>", Content: "queued", InboundID: in.ID}
+			if err := tx.CreateMessage(ctx, m); err != nil {
+				return err
+			}
+			issueID, msgID = is.ID, m.ID
 			if err := tx.MarkFiled(ctx, "<q@x>", u.ID, 0, 0); err != nil {
 				return err
 			}
@@ -55,13 +68,11 @@ func TestLater(t *testing.T) {
 			if len(nosy) != 2 {
 				t.Errorf("Nosy inside the Tx after AddNosyLater = %v, want both users", nosy)
 			}
-			if err := tx.UpdateFiledLater(ctx, "<q@x>", u.ID, is.ID, 0); err != nil {
+			in.Status, in.IssueID, in.MsgID, in.Reason = store.InboundRejected, is.ID, 0, "first"
+			if err := tx.UpdateInboundLater(ctx, in); err != nil {
 				return err
 			}
-			if err := tx.UpdateFiledLater(ctx, "<q@x>", u.ID, is.ID, m.ID); err != nil { // replaces the first
-				return err
-			}
-			in.Status, in.IssueID, in.MsgID, in.Reason = store.InboundFiled, is.ID, m.ID, "ok"
+			in.Status, in.MsgID, in.Reason = store.InboundFiled, m.ID, "ok" // replaces the first
 			if err := tx.UpdateInboundLater(ctx, in); err != nil {
 				return err
 			}
@@ -70,13 +81,18 @@ func TestLater(t *testing.T) {
 					return err
 				}
 			}
-			// A savepoint that fails drops what it queued; one that
-			// succeeds keeps it.
+			// A savepoint that fails drops what it queued, and keeps the
+			// archive rows queued before it; one that succeeds keeps all.
 			bad := errors.New("bad")
 			if err := tx.Savepoint(ctx, func(tx *store.Tx) error {
 				if err := tx.AddChangesLater(ctx, []*store.Change{{IssueID: is.ID, Property: "status", New: "undone"}}); err != nil {
 					return err
 				}
+				undone := &store.Inbound{Source: "smtp", Raw: []byte("undone")}
+				if err := tx.InsertInboundLater(ctx, undone); err != nil {
+					return err
+				}
+				undoneID = undone.ID
 				// Never sent: on PostgreSQL its foreign key would fail
 				// the rollback itself. (SQLite checks at once.)
 				if err := tx.AddNosyLater(ctx, is.ID+1000, u.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -87,6 +103,11 @@ func TestLater(t *testing.T) {
 				t.Errorf("Savepoint = %v, want bad", err)
 			}
 			return tx.Savepoint(ctx, func(tx *store.Tx) error {
+				kept := &store.Inbound{Source: "imap:x", Raw: []byte("kept"), Status: store.InboundIgnored, Reason: "kept"}
+				if err := tx.InsertInboundLater(ctx, kept); err != nil { // takes a reservation of its own
+					return err
+				}
+				keptID = kept.ID
 				return tx.EnqueueLater(ctx, &store.Outbox{Kind: "reply", Recipient: "c@example.org"})
 			})
 		})
@@ -112,13 +133,25 @@ func TestLater(t *testing.T) {
 				t.Errorf("changes = %+v", chs)
 			}
 		}
+		// No UpdateFiled: the mail's message says where it went.
 		issue, filedMsg, err := s.Filed(ctx, "<q@x>", u.ID)
 		if err != nil || issue != issueID || filedMsg != msgID {
 			t.Errorf("Filed = %d, %d, %v; want %d, %d", issue, filedMsg, err, issueID, msgID)
 		}
 		in, err := s.Inbound(ctx, inID)
-		if err != nil || in.Status != store.InboundFiled || in.IssueID != issueID || in.MsgID != msgID || in.Reason != "ok" {
+		if err != nil || in.Status != store.InboundFiled || in.IssueID != issueID || in.MsgID != msgID || in.Reason != "ok" ||
+			string(in.Raw) != "raw\x00\xff" || !slices.Equal(in.EnvelopeTo, []string{"tracker@example.org", "x@y"}) || in.MessageID != "<q@x>" {
 			t.Errorf("Inbound = %+v, %v", in, err)
+		}
+		if m, err := s.Message(ctx, msgID); err != nil || m.InboundID != inID {
+			t.Errorf("Message = %+v, %v; want inbound %d", m, err, inID)
+		}
+		// (SQLite may give its rolled back id to the next row.)
+		if in, err := s.Inbound(ctx, undoneID); !errors.Is(err, store.ErrNotFound) && (err != nil || string(in.Raw) == "undone") {
+			t.Errorf("archive row of the failed savepoint: %+v, %v; want none", in, err)
+		}
+		if in, err := s.Inbound(ctx, keptID); err != nil || in.Status != store.InboundIgnored || in.Reason != "kept" || string(in.Raw) != "kept" {
+			t.Errorf("archive row of the savepoint that succeeded = %+v, %v", in, err)
 		}
 		out, err := s.ListOutbox(ctx, store.OutboxFilter{})
 		if err != nil {
@@ -139,13 +172,51 @@ func TestLater(t *testing.T) {
 			t.Errorf("outbox payload = %q, %v", full.Payload, err)
 		}
 
-		// An update of a row that is not there fails the transaction,
-		// at the latest at its commit.
+		// An update of an archive row that is not there fails.
 		err = s.Tx(ctx, func(tx *store.Tx) error {
 			return tx.UpdateInboundLater(ctx, &store.Inbound{ID: inID + 1000, Status: store.InboundFiled})
 		})
 		if !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("Tx with a queued update of a missing row = %v, want ErrNotFound", err)
+			t.Errorf("Tx with an update of a missing archive row = %v, want ErrNotFound", err)
+		}
+		// A message that points at no archive row fails the
+		// transaction, at the latest at its commit.
+		err = s.Tx(ctx, func(tx *store.Tx) error {
+			return tx.CreateMessage(ctx, &store.Message{IssueID: issueID, AuthorID: u.ID, MessageID: "<dangling@x>", Content: "x", InboundID: inID + 1000})
+		})
+		if err == nil {
+			t.Errorf("Tx with a message pointing at no archive row committed")
+		}
+	})
+}
+
+// TestArchiveChunks: the archive rows of a transaction go at commit in
+// statements of a bounded size; every row arrives whole, whichever
+// statement carried it.
+func TestArchiveChunks(t *testing.T) {
+	store.SetArchiveChunk(t, 10)
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		raws := []string{"six666", "six666", strings.Repeat("big", 7), "3!!", ""}
+		var ids []int64
+		err := s.Tx(ctx, func(tx *store.Tx) error {
+			for i, raw := range raws {
+				in := &store.Inbound{Source: "import", Raw: []byte(raw), MessageID: fmt.Sprintf("<%d@chunk>", i)}
+				if err := tx.InsertInboundLater(ctx, in); err != nil {
+					return err
+				}
+				ids = append(ids, in.ID)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, id := range ids {
+			in, err := s.Inbound(ctx, id)
+			if err != nil || string(in.Raw) != raws[i] || in.MessageID != fmt.Sprintf("<%d@chunk>", i) {
+				t.Errorf("row %d: %+v, %v; want raw %q", i, in, err, raws[i])
+			}
 		}
 	})
 }

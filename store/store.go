@@ -336,7 +336,7 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 		}
 		return err
 	}
-	if err := tx.sendLater(ctx); err != nil {
+	if err := tx.send(ctx, true); err != nil {
 		_ = sqlTx.Rollback()
 		return fmt.Errorf("store: commit: %w", err)
 	}
@@ -368,12 +368,16 @@ func (tx *Tx) Savepoint(ctx context.Context, fn func(tx *Tx) error) (err error) 
 	if err := tx.begin(ctx, name); err != nil {
 		return fmt.Errorf("store: savepoint: %w", err)
 	}
+	mark := 0 // the archive rows held when fn starts (later.go)
+	if tx.later != nil {
+		mark = len(tx.later.archive)
+	}
 	// Undo with a context that survives ctx's cancellation: a cancelled
 	// mail must not leave its half in the transaction.
 	undo := func() error {
 		uctx := context.WithoutCancel(ctx)
 		if tx.later != nil {
-			*tx.later = later{} // what fn queued: begin sent the rest
+			tx.later.drop(mark) // what fn queued: begin sent the rest
 		}
 		tx.unreleased = "" // rolling back to name undoes any savepoint inside it
 		if _, err := tx.exec(uctx, "ROLLBACK TO SAVEPOINT "+name); err != nil {
