@@ -160,25 +160,32 @@ func (f *filing) file(ctx context.Context) (Result, error) {
 	}
 
 	f.issue.Activity, f.issue.ActorID = f.now, author.ID
-	if f.isNew {
-		if err := f.tx.CreateIssue(ctx, f.issue); err != nil {
-			return Result{}, err
+	var msg *store.Message
+	if hasMessage {
+		msg = &store.Message{AuthorID: author.ID, Date: f.now, MessageID: f.p.messageID,
+			InReplyTo: firstBracketed(sub.InReplyTo), References: bracketAll(sub.References),
+			Content: content, FullText: full, Summary: summary(content), InboundID: f.inboundID}
+	}
+	switch {
+	case f.isNew && msg != nil:
+		err = f.tx.CreateIssueWithMessage(ctx, f.issue, msg) // one statement on PostgreSQL
+	case f.isNew:
+		err = f.tx.CreateIssue(ctx, f.issue)
+	default:
+		if err = f.tx.UpdateIssue(ctx, f.issue); err == nil && msg != nil {
+			msg.IssueID = f.issue.ID
+			err = f.tx.CreateMessage(ctx, msg)
 		}
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	if f.isNew {
 		if err := f.createdNote(ctx); err != nil {
 			return Result{}, err
 		}
-	} else if err := f.tx.UpdateIssue(ctx, f.issue); err != nil {
-		return Result{}, err
 	}
-
-	var msg *store.Message
-	if hasMessage {
-		msg = &store.Message{IssueID: f.issue.ID, AuthorID: author.ID, Date: f.now, MessageID: f.p.messageID,
-			InReplyTo: firstBracketed(sub.InReplyTo), References: bracketAll(sub.References),
-			Content: content, FullText: full, Summary: summary(content), InboundID: f.inboundID}
-		if err := f.tx.CreateMessage(ctx, msg); err != nil {
-			return Result{}, err
-		}
+	if msg != nil {
 		for _, a := range sub.Files {
 			file := &store.File{MessageID: msg.ID, Name: a.Name, Type: a.Type, Data: a.Data}
 			if err := f.tx.CreateFile(ctx, file); err != nil {

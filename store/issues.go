@@ -100,10 +100,8 @@ func (c *conn) CreateIssue(ctx context.Context, is *Issue) error {
 	}
 	var id int64
 	err = c.atomic(ctx, func(c *conn) error {
-		q := `INSERT INTO issues (title, status, priority, assignee_id, superseder_id, created, activity, creator_id, actor_id)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`
-		args := []any{is.Title, is.Status, is.Priority, nullID(is.AssigneeID), nullID(is.SupersederID),
-			c.d.tm(created), c.d.tm(activity), nullID(is.CreatorID), nullID(is.ActorID)}
+		q := insertIssue + ` RETURNING id`
+		args := issueArgs(c.d, is, created, activity)
 		if c.d == postgresDialect {
 			// The issue's search row, with its title's words, in the
 			// same statement (see words.go).
@@ -127,6 +125,78 @@ func (c *conn) CreateIssue(ctx context.Context, is *Issue) error {
 		return fail("create issue", err)
 	}
 	is.ID, is.Keywords, is.Created, is.Activity = id, kws, created, activity
+	return nil
+}
+
+const insertIssue = `INSERT INTO issues (title, status, priority, assignee_id, superseder_id, created, activity, creator_id, actor_id)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+
+// issueArgs are is's column values for insertIssue.
+func issueArgs(d dialect, is *Issue, created, activity time.Time) []any {
+	return []any{is.Title, is.Status, is.Priority, nullID(is.AssigneeID), nullID(is.SupersederID),
+		d.tm(created), d.tm(activity), nullID(is.CreatorID), nullID(is.ActorID)}
+}
+
+// CreateIssueWithMessage is CreateIssue, then CreateMessage(m) into the
+// new issue (it sets m.IssueID): an issue and the mail that opened it.
+// On PostgreSQL the two are one statement, which writes the issue's
+// search row once, with the title's and the message's words. The errors
+// are theirs; on one, the caller's transaction must not commit (on the
+// Store itself nothing is written).
+func (c *conn) CreateIssueWithMessage(ctx context.Context, is *Issue, m *Message) error {
+	if c.d != postgresDialect {
+		return c.atomic(ctx, func(c *conn) error {
+			if err := c.CreateIssue(ctx, is); err != nil {
+				return err
+			}
+			m.IssueID = is.ID
+			return c.CreateMessage(ctx, m)
+		})
+	}
+	kws, err := cleanKeywords(is.Keywords)
+	if err != nil {
+		return fail("create issue", err)
+	}
+	if err := checkMessage(m); err != nil {
+		return err
+	}
+	created := orNow(is.Created)
+	activity := norm(is.Activity)
+	if activity.IsZero() {
+		activity = created
+	}
+	date := orNow(m.Date)
+	var id int64
+	var msgID sql.NullInt64
+	err = c.atomic(ctx, func(c *conn) error {
+		// The message's issue is i's row: its foreign key is checked at
+		// the end of the statement, when the row is there.
+		args := append(issueArgs(c.d, is, created, activity), messageArgs(c.d, m, date)[1:]...)
+		args = append(args, textWords(is.Title, m.Content))
+		err := c.get(ctx, `WITH i AS (`+insertIssue+` RETURNING id),
+			m AS (INSERT INTO messages (issue_id, author_id, date, message_id, in_reply_to, refs, content, full_text, summary, inbound_id)
+				VALUES ((SELECT id FROM i), $10, $11, $12, $13, $14, $15, $16, $17, $18) ON CONFLICT DO NOTHING RETURNING id),
+			w AS (INSERT INTO issue_words (issue_id, words) SELECT id, $19::tsvector FROM i)
+			SELECT i.id, m.id FROM i LEFT JOIN m ON TRUE`, args, &id, &msgID)
+		if err != nil {
+			return fail("create issue", err)
+		}
+		if !msgID.Valid {
+			return fail("create message", fmt.Errorf("Message-ID %s from user %d: %w", m.MessageID, m.AuthorID, ErrDuplicate))
+		}
+		if len(kws) == 0 {
+			return nil
+		}
+		if err := c.setKeywords(ctx, id, kws); err != nil {
+			return fail("create issue", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	is.ID, is.Keywords, is.Created, is.Activity = id, kws, created, activity
+	m.ID, m.IssueID, m.Date = msgID.Int64, id, date
 	return nil
 }
 

@@ -283,3 +283,42 @@ func TestNosy(t *testing.T) {
 		}
 	})
 }
+
+// TestCreateIssueWithMessage: the issue and its first message are stored
+// as by CreateIssue and CreateMessage, both searchable by the title's and
+// the message's words, keywords included; a second use of the author's
+// Message-ID is ErrDuplicate and, on the Store itself, leaves nothing.
+func TestCreateIssueWithMessage(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		u := mustUser(t, s, "opener@example.org")
+		is := &store.Issue{Title: "Printer melts", Status: "unread", Priority: "bug", CreatorID: u.ID, ActorID: u.ID, Keywords: []string{"hardware"}}
+		m := &store.Message{AuthorID: u.ID, MessageID: "<open@x>", Content: "the toner is smoking", FullText: "the toner is smoking\n> quoted", References: []string{"<r@x>"}}
+		if err := s.CreateIssueWithMessage(ctx, is, m); err != nil {
+			t.Fatal(err)
+		}
+		if is.ID == 0 || m.ID == 0 || m.IssueID != is.ID || m.Date.IsZero() {
+			t.Fatalf("issue %+v, message %+v: want ids, the message in the issue, a date", is, m)
+		}
+		got, err := s.Message(ctx, m.ID)
+		if err != nil || got.IssueID != is.ID || got.Content != m.Content || got.FullText != m.FullText || !slices.Equal(got.References, m.References) {
+			t.Errorf("Message = %+v, %v", got, err)
+		}
+		stored, err := s.Issue(ctx, is.ID)
+		if err != nil || stored.Title != "Printer melts" || !slices.Equal(stored.Keywords, []string{"hardware"}) {
+			t.Errorf("Issue = %+v, %v", stored, err)
+		}
+		for _, q := range []string{"printer", "toner", "melts smoking"} {
+			n, err := s.CountIssues(ctx, store.IssueFilter{Query: q})
+			if err != nil || n != 1 {
+				t.Errorf("CountIssues(%q) = %d, %v; want 1", q, n, err)
+			}
+		}
+		again := &store.Issue{Title: "Printer melts again", Status: "unread", Priority: "bug", CreatorID: u.ID, ActorID: u.ID}
+		err = s.CreateIssueWithMessage(ctx, again, &store.Message{AuthorID: u.ID, MessageID: "<open@x>", Content: "again"})
+		wantErr(t, "CreateIssueWithMessage with a used Message-ID", err, store.ErrDuplicate)
+		if n, err := s.CountIssues(ctx, store.IssueFilter{}); err != nil || n != 1 {
+			t.Errorf("%d issues (%v) after the duplicate, want 1", n, err)
+		}
+	})
+}

@@ -64,24 +64,15 @@ func hasSpace(s string) bool {
 // ErrDuplicate: this author already filed this Message-ID (see
 // FiledMessage); nothing is written then.
 func (c *conn) CreateMessage(ctx context.Context, m *Message) error {
-	switch {
-	case m.MessageID == "":
-		return fail("create message", errors.New("empty Message-ID"))
-	case hasSpace(m.MessageID):
-		return fail("create message", fmt.Errorf("Message-ID %q contains white space", m.MessageID))
-	}
-	for _, r := range m.References {
-		if r == "" || hasSpace(r) {
-			return fail("create message", fmt.Errorf("reference %q is empty or contains white space", r))
-		}
+	if err := checkMessage(m); err != nil {
+		return err
 	}
 	date := orNow(m.Date)
 	var id int64
 	err := c.atomic(ctx, func(c *conn) error {
 		q := `INSERT INTO messages (issue_id, author_id, date, message_id, in_reply_to, refs, content, full_text, summary, inbound_id)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING id`
-		args := []any{m.IssueID, m.AuthorID, c.d.tm(date), m.MessageID, m.InReplyTo, strings.Join(m.References, " "),
-			m.Content, m.FullText, m.Summary, nullID(m.InboundID)}
+		args := messageArgs(c.d, m, date)
 		if c.d == postgresDialect {
 			// The content's words join the issue's search row in the
 			// same statement (see words.go); the row is there from
@@ -106,6 +97,29 @@ func (c *conn) CreateMessage(ctx context.Context, m *Message) error {
 	}
 	m.ID, m.Date = id, date
 	return nil
+}
+
+// checkMessage refuses what CreateMessage must not store.
+func checkMessage(m *Message) error {
+	switch {
+	case m.MessageID == "":
+		return fail("create message", errors.New("empty Message-ID"))
+	case hasSpace(m.MessageID):
+		return fail("create message", fmt.Errorf("Message-ID %q contains white space", m.MessageID))
+	}
+	for _, r := range m.References {
+		if r == "" || hasSpace(r) {
+			return fail("create message", fmt.Errorf("reference %q is empty or contains white space", r))
+		}
+	}
+	return nil
+}
+
+// messageArgs are m's column values in the order of CreateMessage's
+// INSERT.
+func messageArgs(d dialect, m *Message, date time.Time) []any {
+	return []any{m.IssueID, m.AuthorID, d.tm(date), m.MessageID, m.InReplyTo, strings.Join(m.References, " "),
+		m.Content, m.FullText, m.Summary, nullID(m.InboundID)}
 }
 
 func (c *conn) message(ctx context.Context, op, where string, args ...any) (*Message, error) {
