@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -36,6 +37,20 @@ type component struct {
 	run  func(ctx context.Context) error
 }
 
+// serveGCPercent is serve's garbage collector target (GOGC) unless the
+// environment sets GOGC: serve's live heap is small (a few MiB between
+// batches) and every mail allocates its raw bytes several times over
+// (reading, parsing, the driver's encoding), so the default of 100
+// collects often for little; 400 took a tenth of serve's CPU per mail
+// off the listener's benchmark (docs/notes/issue-4-speed-5.md).
+const serveGCPercent = 400
+
+func serveGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(serveGCPercent)
+	}
+}
+
 func cmdServe(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("serve")
 	pos, err := parseFlags(fs, args)
@@ -50,6 +65,7 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	log := newLogger(cfg.Log, a.stderr)
+	serveGC()
 
 	// Signals are watched from before the store opens, so a SIGTERM during a
 	// slow open is not lost.
