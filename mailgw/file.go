@@ -57,11 +57,7 @@ func (f *filing) file(ctx context.Context) (Result, error) {
 	cfg := &f.g.cfg.MailGW
 	sub := f.p.sub
 	author, err := f.findAuthor(ctx)
-	if err != nil {
-		return Result{}, err
-	}
-	f.author = author
-	if err := f.tx.MarkFiled(ctx, f.p.messageID, author.ID, 0, 0); errors.Is(err, store.ErrDuplicate) {
+	if errors.Is(err, store.ErrDuplicate) {
 		issueID, msgID, err := f.tx.Filed(ctx, f.p.messageID, author.ID)
 		if err != nil {
 			return Result{}, err
@@ -71,6 +67,7 @@ func (f *filing) file(ctx context.Context) (Result, error) {
 	} else if err != nil {
 		return Result{}, err
 	}
+	f.author = author
 
 	subj, serr := ParseSubject(sub.Subject, cfg.SubjectPrefixParsing, cfg.SubjectSuffixParsing)
 	if serr != nil {
@@ -223,7 +220,9 @@ func (f *filing) file(ctx context.Context) (Result, error) {
 }
 
 // findAuthor finds or creates the author: Resent-From (unless
-// keep_real_from), else From, else the envelope sender.
+// keep_real_from), else From, else the envelope sender; and claims the
+// mail for the author (store.MarkFiled): store.ErrDuplicate, with the
+// author, when it was filed before.
 func (f *filing) findAuthor(ctx context.Context) (*store.User, error) {
 	sub := f.p.sub
 	addr := sub.From
@@ -239,7 +238,14 @@ func (f *filing) findAuthor(ctx context.Context) (*store.User, error) {
 	if f.g.addr.isTracker(addr.Addr) {
 		return nil, rejectf("mail from the tracker's own address %s is not filed", addr.Addr)
 	}
-	u, err := f.user(ctx, addr)
+	u, err := f.tx.UserByAddressClaim(ctx, addr.Addr, f.p.messageID) // one statement on PostgreSQL
+	if !errors.Is(err, store.ErrNotFound) {
+		return u, err
+	}
+	u, err = f.user(ctx, addr)
+	if err == nil {
+		return u, f.tx.MarkFiled(ctx, f.p.messageID, u.ID, 0, 0)
+	}
 	if errors.Is(err, errUnknownUser) {
 		return nil, rejectf("%s is not a user of this tracker: ask its administrator to add you (trackerd user add)", addr.Addr)
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -26,6 +27,35 @@ func (c *conn) MarkFiled(ctx context.Context, messageID string, authorID, issueI
 		return fail("mark filed "+messageID, ErrDuplicate)
 	}
 	return nil
+}
+
+// UserByAddressClaim is UserByAddress, then MarkFiled(messageID, that
+// user, 0, 0): the lookup of a mail's author and the claim on the mail,
+// on PostgreSQL in one statement. ErrNotFound: no user has the address,
+// and nothing is claimed. ErrDuplicate, with the user: the mail was
+// filed before.
+func (c *conn) UserByAddressClaim(ctx context.Context, addr, messageID string) (*User, error) {
+	if c.d != postgresDialect {
+		u, err := c.UserByAddress(ctx, addr)
+		if err != nil {
+			return nil, err
+		}
+		return u, c.MarkFiled(ctx, messageID, u.ID, 0, 0)
+	}
+	lower := strings.ToLower(strings.TrimSpace(addr))
+	var r userRow
+	var claimed int
+	err := c.get(ctx, `WITH u AS (SELECT `+userCols+` FROM users u WHERE u.id = (SELECT a.user_id FROM addresses a WHERE a.address_lower = $1)),
+		f AS (INSERT INTO filed (message_id, author_id, at) SELECT $2, id, $3 FROM u ON CONFLICT DO NOTHING RETURNING 1)
+		SELECT u.*, (SELECT COUNT(*) FROM f) FROM u`, []any{lower, messageID, c.d.tm(now())}, append(r.dest(), &claimed)...)
+	if err != nil {
+		return nil, fail("user by address "+addr, err)
+	}
+	u := r.user()
+	if claimed == 0 {
+		return &u, fail("mark filed "+messageID, ErrDuplicate)
+	}
+	return &u, nil
 }
 
 // UpdateFiled sets where a mail marked filed went, once that is known. A

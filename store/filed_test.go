@@ -46,6 +46,37 @@ func TestFiled(t *testing.T) {
 	})
 }
 
+// TestUserByAddressClaim: the author's lookup claims the mail for the
+// user found, once; an unknown address claims nothing.
+func TestUserByAddressClaim(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		alice := mustUser(t, s, "alice@example.org")
+		_, err := s.UserByAddressClaim(ctx, "nobody@example.org", "<c1@x>")
+		wantErr(t, "UserByAddressClaim(unknown address)", err, store.ErrNotFound)
+		if n, err := store.QueryStrings(ctx, s, `SELECT COUNT(*) FROM filed`); err != nil || n[0] != "0" {
+			t.Errorf("filed rows after the unknown address: %v, %v; want 0", n, err)
+		}
+		err = s.Tx(ctx, func(tx *store.Tx) error {
+			u, err := tx.UserByAddressClaim(ctx, " Alice@Example.ORG", "<c1@x>")
+			if err != nil || u.ID != alice.ID || u.Address != "alice@example.org" || u.Username != alice.Username {
+				t.Errorf("UserByAddressClaim = %+v, %v; want alice", u, err)
+			}
+			// A duplicate leaves the transaction usable, and names the user.
+			u, err = tx.UserByAddressClaim(ctx, "alice@example.org", "<c1@x>")
+			wantErr(t, "second claim in one Tx", err, store.ErrDuplicate)
+			if u == nil || u.ID != alice.ID {
+				t.Errorf("duplicate claim: user %+v, want alice", u)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("Tx: %v", err)
+		}
+		wantErr(t, "MarkFiled after the claim", s.MarkFiled(ctx, "<c1@x>", alice.ID, 0, 0), store.ErrDuplicate)
+	})
+}
+
 func TestIssueByTitle(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
