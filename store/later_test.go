@@ -179,6 +179,22 @@ func TestLater(t *testing.T) {
 		if !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("Tx with an update of a missing archive row = %v, want ErrNotFound", err)
 		}
+		// A NUL cannot go into PostgreSQL text: the transaction fails
+		// at the queue's statement, nothing stays.
+		if s.Driver() == "postgres" {
+			err = s.Tx(ctx, func(tx *store.Tx) error {
+				if err := tx.AddChangesLater(ctx, []*store.Change{{IssueID: issueID, Property: "title", New: "a\x00b"}}); err != nil {
+					return err
+				}
+				return tx.Savepoint(ctx, func(tx *store.Tx) error { return nil })
+			})
+			if err == nil {
+				t.Errorf("Tx with a NUL in a queued text committed")
+			}
+			if chs, _ := s.Changes(ctx, issueID); len(chs) != 3 {
+				t.Errorf("%d changes after the failed Tx, want 3", len(chs))
+			}
+		}
 		// A message that points at no archive row fails the
 		// transaction, at the latest at its commit.
 		err = s.Tx(ctx, func(tx *store.Tx) error {
