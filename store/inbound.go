@@ -114,19 +114,12 @@ func (c *conn) UpdateInbound(ctx context.Context, in *Inbound) error {
 	if !validInboundStatus(in.Status) {
 		return fail("update inbound", fmt.Errorf("unknown status %q", in.Status))
 	}
-	var a args
-	if err := c.affected(ctx, updateInbound(&a, in), a...); err != nil {
+	err := c.affected(ctx, `UPDATE inbound SET status = $1, reason = $2, issue_id = $3, msg_id = $4, message_id = $5 WHERE id = $6`,
+		in.Status, in.Reason, nullID(in.IssueID), nullID(in.MsgID), in.MessageID, in.ID)
+	if err != nil {
 		return fail(fmt.Sprintf("update inbound %d", in.ID), err)
 	}
 	return nil
-}
-
-// updateInbound is UpdateInbound's statement, its arguments added to a
-// (also one clause of the queued writes' statement, later.go).
-func updateInbound(a *args, in *Inbound) string {
-	return `UPDATE inbound SET status = ` + a.add(in.Status) + `, reason = ` + a.add(in.Reason) +
-		`, issue_id = ` + a.add(nullID(in.IssueID)) + `, msg_id = ` + a.add(nullID(in.MsgID)) +
-		`, message_id = ` + a.add(in.MessageID) + ` WHERE id = ` + a.add(in.ID)
 }
 
 // Inbound returns archived mail id with its Raw bytes, or ErrNotFound.
