@@ -242,7 +242,7 @@ func (f *filing) findAuthor(ctx context.Context) (*store.User, error) {
 	if !errors.Is(err, store.ErrNotFound) {
 		return u, err
 	}
-	u, err = f.user(ctx, addr)
+	u, err = f.newUser(ctx, addr)
 	if err == nil {
 		return u, f.tx.MarkFiled(ctx, f.p.messageID, u.ID, 0, 0)
 	}
@@ -264,6 +264,12 @@ func (f *filing) user(ctx context.Context, addr Address) (*store.User, error) {
 	if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
+	return f.newUser(ctx, addr)
+}
+
+// newUser creates the user with addr, who was not found, when
+// mailgw.unknown_sender is "create"; errUnknownUser otherwise.
+func (f *filing) newUser(ctx context.Context, addr Address) (*store.User, error) {
 	if f.g.cfg.MailGW.UnknownSender != "create" {
 		return nil, errUnknownUser
 	}
@@ -272,7 +278,7 @@ func (f *filing) user(ctx context.Context, addr Address) (*store.User, error) {
 	if err != nil {
 		return nil, err
 	}
-	u = &store.User{Username: username, RealName: addr.Name, Address: addr.Addr, Roles: []string{"user"}}
+	u := &store.User{Username: username, RealName: addr.Name, Address: addr.Addr, Roles: []string{"user"}}
 	err = f.tx.CreateUser(ctx, u)
 	if errors.Is(err, store.ErrDuplicate) {
 		// Another transaction created this sender a moment ago (two of

@@ -89,32 +89,77 @@ func (c *conn) setKeywords(ctx context.Context, issueID int64, kws []string) err
 // CreateIssue adds is with its keywords and sets is.ID. Created defaults to
 // now and Activity to Created; is.Keywords is replaced by its cleaned form.
 func (c *conn) CreateIssue(ctx context.Context, is *Issue) error {
+	return c.createIssue(ctx, is, nil)
+}
+
+// CreateIssueWithMessage is CreateIssue, then CreateMessage(m) into the
+// new issue (it sets m.IssueID): an issue and the mail that opened it.
+// On PostgreSQL the two are one statement, which writes the issue's
+// search row once, with the title's and the message's words. The errors
+// are theirs; on one, the caller's transaction must not commit (on the
+// Store itself nothing is written).
+func (c *conn) CreateIssueWithMessage(ctx context.Context, is *Issue, m *Message) error {
+	return c.createIssue(ctx, is, m)
+}
+
+// createIssue is CreateIssue, with CreateIssueWithMessage's m when it is
+// not nil.
+func (c *conn) createIssue(ctx context.Context, is *Issue, m *Message) error {
 	kws, err := cleanKeywords(is.Keywords)
 	if err != nil {
 		return fail("create issue", err)
+	}
+	var date time.Time
+	if m != nil {
+		if err := checkMessage(m); err != nil {
+			return err
+		}
+		date = orNow(m.Date)
 	}
 	created := orNow(is.Created)
 	activity := norm(is.Activity)
 	if activity.IsZero() {
 		activity = created
 	}
-	var id int64
+	var id, msgID int64
 	err = c.atomic(ctx, func(c *conn) error {
-		q := insertIssue + ` RETURNING id`
-		args := issueArgs(c.d, is, created, activity)
-		if c.d == postgresDialect {
-			// The issue's search row, with its title's words, in the
-			// same statement (see words.go).
-			q = `WITH i AS (` + q + `), w AS (INSERT INTO issue_words (issue_id, words)
-				SELECT id, $10::tsvector FROM i) SELECT id FROM i`
-			args = append(args, textWords(is.Title))
-		}
-		err := c.get(ctx, q, args, &id)
-		if err != nil {
-			return err
-		}
-		if c.fts != nil {
-			c.fts.issue(id)
+		a := args(issueArgs(c.d, is, created, activity))
+		if c.d != postgresDialect {
+			if err := c.get(ctx, insertIssue+` RETURNING id`, a, &id); err != nil {
+				return err
+			}
+			if c.fts != nil {
+				c.fts.issue(id)
+			}
+			if m != nil {
+				m.IssueID = id
+				var err error
+				if msgID, err = c.insertMessage(ctx, m, date); err != nil {
+					return err
+				}
+			}
+		} else {
+			// The issue's search row, with its title's words (and the
+			// message and its words), in the same statement (see
+			// words.go). The message's foreign key to i's row is
+			// checked at the end of the statement, when the row is there.
+			q := `WITH i AS (` + insertIssue + ` RETURNING id)`
+			texts, sel := []string{is.Title}, `SELECT id, 0 FROM i`
+			if m != nil {
+				vals := []string{`(SELECT id FROM i)`}
+				for _, v := range messageArgs(c.d, m, date)[1:] {
+					vals = append(vals, a.add(v))
+				}
+				q += `, m AS (` + insertMessage(strings.Join(vals, ", ")) + `)`
+				texts, sel = append(texts, m.Content), `SELECT i.id, m.id FROM i LEFT JOIN m ON TRUE`
+			}
+			q += `, w AS (INSERT INTO issue_words (issue_id, words) SELECT id, ` + a.add(textWords(texts...)) + `::tsvector FROM i) ` + sel
+			if err := c.get(ctx, q, a, &id, idCol{&msgID}); err != nil {
+				return err
+			}
+			if m != nil && msgID == 0 {
+				return duplicateMessage(m)
+			}
 		}
 		if len(kws) == 0 {
 			return nil // a new issue has no keyword rows to replace
@@ -125,6 +170,9 @@ func (c *conn) CreateIssue(ctx context.Context, is *Issue) error {
 		return fail("create issue", err)
 	}
 	is.ID, is.Keywords, is.Created, is.Activity = id, kws, created, activity
+	if m != nil {
+		m.ID, m.IssueID, m.Date = msgID, id, date
+	}
 	return nil
 }
 
@@ -135,69 +183,6 @@ const insertIssue = `INSERT INTO issues (title, status, priority, assignee_id, s
 func issueArgs(d dialect, is *Issue, created, activity time.Time) []any {
 	return []any{is.Title, is.Status, is.Priority, nullID(is.AssigneeID), nullID(is.SupersederID),
 		d.tm(created), d.tm(activity), nullID(is.CreatorID), nullID(is.ActorID)}
-}
-
-// CreateIssueWithMessage is CreateIssue, then CreateMessage(m) into the
-// new issue (it sets m.IssueID): an issue and the mail that opened it.
-// On PostgreSQL the two are one statement, which writes the issue's
-// search row once, with the title's and the message's words. The errors
-// are theirs; on one, the caller's transaction must not commit (on the
-// Store itself nothing is written).
-func (c *conn) CreateIssueWithMessage(ctx context.Context, is *Issue, m *Message) error {
-	if c.d != postgresDialect {
-		return c.atomic(ctx, func(c *conn) error {
-			if err := c.CreateIssue(ctx, is); err != nil {
-				return err
-			}
-			m.IssueID = is.ID
-			return c.CreateMessage(ctx, m)
-		})
-	}
-	kws, err := cleanKeywords(is.Keywords)
-	if err != nil {
-		return fail("create issue", err)
-	}
-	if err := checkMessage(m); err != nil {
-		return err
-	}
-	created := orNow(is.Created)
-	activity := norm(is.Activity)
-	if activity.IsZero() {
-		activity = created
-	}
-	date := orNow(m.Date)
-	var id int64
-	var msgID sql.NullInt64
-	err = c.atomic(ctx, func(c *conn) error {
-		// The message's issue is i's row: its foreign key is checked at
-		// the end of the statement, when the row is there.
-		args := append(issueArgs(c.d, is, created, activity), messageArgs(c.d, m, date)[1:]...)
-		args = append(args, textWords(is.Title, m.Content))
-		err := c.get(ctx, `WITH i AS (`+insertIssue+` RETURNING id),
-			m AS (INSERT INTO messages (issue_id, author_id, date, message_id, in_reply_to, refs, content, full_text, summary, inbound_id)
-				VALUES ((SELECT id FROM i), $10, $11, $12, $13, $14, $15, $16, $17, $18) ON CONFLICT DO NOTHING RETURNING id),
-			w AS (INSERT INTO issue_words (issue_id, words) SELECT id, $19::tsvector FROM i)
-			SELECT i.id, m.id FROM i LEFT JOIN m ON TRUE`, args, &id, &msgID)
-		if err != nil {
-			return fail("create issue", err)
-		}
-		if !msgID.Valid {
-			return fail("create message", fmt.Errorf("Message-ID %s from user %d: %w", m.MessageID, m.AuthorID, ErrDuplicate))
-		}
-		if len(kws) == 0 {
-			return nil
-		}
-		if err := c.setKeywords(ctx, id, kws); err != nil {
-			return fail("create issue", err)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	is.ID, is.Keywords, is.Created, is.Activity = id, kws, created, activity
-	m.ID, m.IssueID, m.Date = msgID.Int64, id, date
-	return nil
 }
 
 // indexBeforeRetitle adds the transaction's pending issues to the SQLite

@@ -168,39 +168,39 @@ func (c *conn) sendLater(ctx context.Context) error { return c.send(ctx, false) 
 
 func (c *conn) send(ctx context.Context, commit bool) error {
 	l := c.later
-	if l == nil || len(l.changes)+len(l.nosy)+len(l.outbox) == 0 && (!commit || len(l.archive) == 0) {
-		return nil
+	if l == nil || !commit && len(l.changes)+len(l.nosy)+len(l.outbox) == 0 {
+		return nil // before every statement: most find nothing queued
 	}
 	q := later{changes: l.changes, nosy: l.nosy, outbox: l.outbox}
 	l.changes, l.nosy, l.outbox = nil, nil, nil
 	if !commit {
 		return c.write(ctx, &q)
 	}
-	// The archive rows go in statements of at most archiveChunk bytes
-	// of raw mail (a larger mail alone): a group commit of big mails
-	// must stay far below PostgreSQL's limit on one message.
+	// The archive rows go in statements of at most archiveChunk bytes of
+	// raw mail (a larger mail alone), the first with the rest of the
+	// queue: a group commit of big mails must stay far below PostgreSQL's
+	// limit on one message.
 	archive := l.archive
 	l.archive = nil
-	for first := true; first || len(archive) > 0; first = false {
+	for {
 		n, size := 0, 0
 		for n < len(archive) && (n == 0 || size+len(archive[n].Raw) <= archiveChunk) {
 			size += len(archive[n].Raw)
 			n++
 		}
 		q.archive, archive = archive[:n], archive[n:]
-		if err := c.write(ctx, &q); err != nil {
+		if err := c.write(ctx, &q); err != nil || len(archive) == 0 {
 			return err
 		}
 		q = later{}
 	}
-	return nil
 }
 
 // archiveChunk bounds the raw bytes of the archive rows one statement
 // writes (their hex form is twice that); a variable for the tests.
 var archiveChunk = 8 << 20
 
-// write writes what l holds in one statement.
+// write writes what l holds in one statement (none when l is empty).
 func (c *conn) write(ctx context.Context, l *later) error {
 	changes, nosy, outbox, archive := l.changes, l.nosy, l.outbox, l.archive
 	if len(changes)+len(nosy)+len(outbox)+len(archive) == 0 {

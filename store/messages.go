@@ -70,26 +70,8 @@ func (c *conn) CreateMessage(ctx context.Context, m *Message) error {
 	date := orNow(m.Date)
 	var id int64
 	err := c.atomic(ctx, func(c *conn) error {
-		q := `INSERT INTO messages (issue_id, author_id, date, message_id, in_reply_to, refs, content, full_text, summary, inbound_id)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING id`
-		args := messageArgs(c.d, m, date)
-		if c.d == postgresDialect {
-			// The content's words join the issue's search row in the
-			// same statement (see words.go); the row is there from
-			// CreateIssue, or from the migration.
-			q = `WITH m AS (` + q + `, issue_id),
-				w AS (INSERT INTO issue_words (issue_id, words) SELECT issue_id, $11::tsvector FROM m
-					ON CONFLICT (issue_id) DO UPDATE SET words = issue_words.words || EXCLUDED.words)
-				SELECT id FROM m`
-			args = append(args, textWords(m.Content))
-		}
-		err := c.get(ctx, q, args, &id)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("Message-ID %s from user %d: %w", m.MessageID, m.AuthorID, ErrDuplicate)
-		}
-		if err == nil && c.fts != nil {
-			c.fts.message(id)
-		}
+		var err error
+		id, err = c.insertMessage(ctx, m, date)
 		return err
 	})
 	if err != nil {
@@ -97,6 +79,38 @@ func (c *conn) CreateMessage(ctx context.Context, m *Message) error {
 	}
 	m.ID, m.Date = id, date
 	return nil
+}
+
+// insertMessage writes m, dated date, and returns its id (CreateMessage
+// without the checks).
+func (c *conn) insertMessage(ctx context.Context, m *Message, date time.Time) (int64, error) {
+	q := insertMessage(`$1, $2, $3, $4, $5, $6, $7, $8, $9, $10`)
+	args := messageArgs(c.d, m, date)
+	if c.d == postgresDialect {
+		// The content's words join the issue's search row in the same
+		// statement (see words.go); the row is there from CreateIssue,
+		// or from the migration.
+		q = `WITH m AS (` + q + `, issue_id),
+			w AS (INSERT INTO issue_words (issue_id, words) SELECT issue_id, $11::tsvector FROM m
+				ON CONFLICT (issue_id) DO UPDATE SET words = issue_words.words || EXCLUDED.words)
+			SELECT id FROM m`
+		args = append(args, textWords(m.Content))
+	}
+	var id int64
+	err := c.get(ctx, q, args, &id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, duplicateMessage(m)
+	}
+	if err == nil && c.fts != nil {
+		c.fts.message(id)
+	}
+	return id, err
+}
+
+// duplicateMessage is the error for m when its author filed its
+// Message-ID before.
+func duplicateMessage(m *Message) error {
+	return fmt.Errorf("Message-ID %s from user %d: %w", m.MessageID, m.AuthorID, ErrDuplicate)
 }
 
 // checkMessage refuses what CreateMessage must not store.
@@ -115,8 +129,15 @@ func checkMessage(m *Message) error {
 	return nil
 }
 
-// messageArgs are m's column values in the order of CreateMessage's
-// INSERT.
+// insertMessage is the INSERT of a message whose values are the SQL
+// expressions values, in messageArgs' order; it returns the new id, or no
+// row when the author filed that Message-ID before.
+func insertMessage(values string) string {
+	return `INSERT INTO messages (issue_id, author_id, date, message_id, in_reply_to, refs, content, full_text, summary, inbound_id)
+		VALUES (` + values + `) ON CONFLICT DO NOTHING RETURNING id`
+}
+
+// messageArgs are m's column values in the order of insertMessage.
 func messageArgs(d dialect, m *Message, date time.Time) []any {
 	return []any{m.IssueID, m.AuthorID, d.tm(date), m.MessageID, m.InReplyTo, strings.Join(m.References, " "),
 		m.Content, m.FullText, m.Summary, nullID(m.InboundID)}

@@ -210,48 +210,26 @@ func reindexAll(ctx context.Context, tx *sql.Tx) error {
 	for last := int64(0); ; {
 		sets := map[int64]wordSet{}
 		var ids []int64
-		rows, err := tx.QueryContext(ctx, `SELECT id, title FROM issues WHERE id > $1 ORDER BY id LIMIT $2`, last, batch)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var id int64
-			var title string
-			if err := rows.Scan(&id, &title); err != nil {
-				rows.Close()
-				return err
-			}
+		err := eachText(ctx, tx, `SELECT id, title FROM issues WHERE id > $1 ORDER BY id LIMIT $2`, []any{last, batch}, func(id int64, title string) {
 			sets[id] = wordSet{}
 			sets[id].add(title)
 			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil || len(ids) == 0 {
-			if err == nil {
-				break
-			}
+		})
+		if err != nil {
 			return err
+		}
+		if len(ids) == 0 {
+			break
 		}
 		first := ids[0]
 		last = ids[len(ids)-1]
 		// Every message of an issue in [first, last] is of this batch.
-		rows, err = tx.QueryContext(ctx, `SELECT issue_id, content FROM messages WHERE issue_id BETWEEN $1 AND $2`, first, last)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var id int64
-			var content string
-			if err := rows.Scan(&id, &content); err != nil {
-				rows.Close()
-				return err
-			}
+		err = eachText(ctx, tx, `SELECT issue_id, content FROM messages WHERE issue_id BETWEEN $1 AND $2`, []any{first, last}, func(id int64, content string) {
 			if set := sets[id]; set != nil { // (a message's issue exists: foreign key)
 				set.add(content)
 			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		})
+		if err != nil {
 			return err
 		}
 		vectors := make([]string, len(ids))
@@ -266,4 +244,23 @@ func reindexAll(ctx context.Context, tx *sql.Tx) error {
 	}
 	_, err := tx.ExecContext(ctx, `CREATE INDEX issue_words_fts ON issue_words USING GIN (words); ANALYZE issue_words`)
 	return err
+}
+
+// eachText calls fn with the two columns, an id and a text, of every row
+// of query.
+func eachText(ctx context.Context, tx *sql.Tx, query string, args []any, fn func(id int64, text string)) error {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var text string
+		if err := rows.Scan(&id, &text); err != nil {
+			return err
+		}
+		fn(id, text)
+	}
+	return rows.Err()
 }
