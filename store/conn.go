@@ -27,41 +27,85 @@ type conn struct {
 	timeout time.Duration
 	// fts collects rows to index at commit; set on SQLite transactions.
 	fts *ftsPending
-	// later queues writes for the next statement; set on PostgreSQL
-	// transactions (later.go).
+	// later queues writes for the next statement, and pipe holds what
+	// waits to go with it; both set on PostgreSQL transactions (later.go,
+	// pipeline.go).
 	later *later
+	pipe  *pipeline
+}
+
+// merge is pipeline.merge on c's transaction, with the writes l queued
+// (c.later, or nil for none).
+func (c *conn) merge(ctx context.Context, l *later, query string, args []any) (string, bool, error) {
+	if c.pipe == nil {
+		return "", false, nil
+	}
+	return c.pipe.merge(ctx, l, query, args)
+}
+
+// flush sends what waits before the next statement: the pipeline's
+// statements, then the queued writes.
+func (c *conn) flush(ctx context.Context) error {
+	if c.pipe != nil && len(c.pipe.pending) > 0 {
+		ctx, cancel := context.WithTimeout(ctx, c.timeout)
+		err := c.pipe.flush(ctx, c)
+		cancel()
+		if err != nil {
+			return fail("statements waiting", err)
+		}
+	}
+	return c.sendLater(ctx)
 }
 
 // exec runs one statement under the per-query timeout.
 func (c *conn) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if err := c.sendLater(ctx); err != nil {
-		return nil, err
-	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	if q, ok, err := c.merge(ctx, c.later, query, args); err != nil || ok {
+		if err != nil {
+			return nil, err
+		}
+		return c.pipe.tx.ExecContext(ctx, q)
+	}
+	if err := c.flush(ctx); err != nil {
+		return nil, err
+	}
 	return c.q.ExecContext(ctx, query, args...)
 }
 
 // get runs a query expected to return one row and scans it into dest.
 // sql.ErrNoRows passes through for the caller to interpret.
 func (c *conn) get(ctx context.Context, query string, args []any, dest ...any) error {
-	if err := c.sendLater(ctx); err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	if q, ok, err := c.merge(ctx, c.later, query, args); err != nil || ok {
+		if err != nil {
+			return err
+		}
+		return c.pipe.tx.QueryRowContext(ctx, q).Scan(dest...)
+	}
+	if err := c.flush(ctx); err != nil {
+		return err
+	}
 	return c.q.QueryRowContext(ctx, query, args...).Scan(dest...)
 }
 
 // each runs a query and calls fn for every row, all under one per-query
 // timeout.
 func (c *conn) each(ctx context.Context, query string, args []any, fn func(*sql.Rows) error) error {
-	if err := c.sendLater(ctx); err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	rows, err := c.q.QueryContext(ctx, query, args...)
+	var rows *sql.Rows
+	q, ok, err := c.merge(ctx, c.later, query, args)
+	switch {
+	case err != nil:
+	case ok:
+		rows, err = c.pipe.tx.QueryContext(ctx, q)
+	default:
+		if err = c.flush(ctx); err == nil {
+			rows, err = c.q.QueryContext(ctx, query, args...)
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -114,7 +114,7 @@ func openPostgres(o Options) (*sql.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	return sql.OpenDB(c), nil
+	return sql.OpenDB(pgConnector{c}), nil
 }
 
 // isUniqueViolation reports whether err is either driver's unique (or

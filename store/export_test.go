@@ -34,6 +34,28 @@ func QueryStrings(ctx context.Context, s *Store, query string, args ...any) ([]s
 	return out, rows.Err()
 }
 
+// TxQuery runs query on tx as the store's own reads do (get), and
+// returns its first column as text: a merged statement on PostgreSQL
+// when something waits (pipeline.go).
+func TxQuery(ctx context.Context, tx *Tx, query string, args ...any) (string, error) {
+	var v sql.NullString
+	err := tx.get(ctx, query, args, &v)
+	return v.String, err
+}
+
+// TxExec runs query on tx as the store's own writes do (exec).
+func TxExec(ctx context.Context, tx *Tx, query string, args ...any) error {
+	_, err := tx.exec(ctx, query, args...)
+	return err
+}
+
+// Merged counts the simple queries s's transactions sent that carried
+// waiting statements with the next one, and the connections that
+// stopped merging.
+func Merged(s *Store) (merged, broken int64) {
+	return s.pipeStats.merged.Load(), s.pipeStats.broken.Load()
+}
+
 // TxPrepares counts the statements s's transactions have prepared for
 // themselves, not taken from the statement cache.
 func TxPrepares(s *Store) int64 { return s.missed.Load() }

@@ -3,7 +3,10 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lib/pq"
@@ -47,11 +50,20 @@ type later struct {
 	outbox  []Outbox
 	archive []Inbound // sent at commit
 	ids     []int64   // reserved archive ids, for InsertInboundLater
+	pool    *idPool   // the Store's, where ReserveInbound takes them
 }
+
+// queued is what l holds for the next statement: all but the archive
+// rows. clear forgets it.
+func (l *later) queued() *later {
+	return &later{changes: l.changes, nosy: l.nosy, outbox: l.outbox}
+}
+
+func (l *later) clear() { l.changes, l.nosy, l.outbox = nil, nil, nil }
 
 // drop forgets what was queued after mark (the archive rows held then).
 func (l *later) drop(mark int) {
-	*l = later{archive: l.archive[:mark], ids: l.ids}
+	*l = later{archive: l.archive[:mark], ids: l.ids, pool: l.pool}
 }
 
 // AddChangesLater is AddChanges for a caller that does not need the IDs
@@ -85,23 +97,60 @@ func (c *conn) AddNosyLater(ctx context.Context, issueID, userID int64) error {
 	return nil
 }
 
-// ReserveInbound takes n archive ids from the inbound table's sequence
-// in one statement, for the InsertInboundLater calls to come (on a
-// PostgreSQL transaction; elsewhere it does nothing). Ids reserved and
-// not used are never used: the archive's ids have gaps, as any
-// sequence's do after a rollback.
+// ReserveInbound readies n archive ids from the inbound table's sequence
+// for the InsertInboundLater calls to come (on a PostgreSQL transaction;
+// elsewhere it does nothing). The Store takes ids from the sequence
+// idBlock at a time and hands them out in order, so most group commits
+// need no statement for theirs. Ids taken and not used are never used:
+// the archive's ids have gaps (a stopped process leaves up to a block),
+// as any sequence's do after a rollback.
 func (c *conn) ReserveInbound(ctx context.Context, n int) error {
 	if c.later == nil || n <= 0 {
 		return nil
 	}
-	var ids pq.Int64Array
-	err := c.get(ctx, `SELECT array_agg(nextval(pg_get_serial_sequence('inbound', 'id'))) FROM generate_series(1, $1)`,
-		[]any{n}, &ids)
+	ids, err := c.later.pool.take(n, func(m int) ([]int64, error) {
+		var got pq.Int64Array
+		err := c.get(ctx, `SELECT array_agg(nextval(pg_get_serial_sequence('inbound', 'id'))) FROM generate_series(1, $1)`,
+			[]any{m}, &got)
+		return got, err
+	})
 	if err != nil {
 		return fail("reserve inbound ids", err)
 	}
 	c.later.ids = append(c.later.ids, ids...)
 	return nil
+}
+
+// idBlock is how many archive ids the Store takes from the sequence at
+// a time: a few group commits' worth.
+const idBlock = 64
+
+// idPool is the Store's archive ids taken from the sequence and not yet
+// handed out.
+type idPool struct {
+	mu  sync.Mutex
+	ids []int64
+}
+
+// take returns n ids, fetching more with fetch(m) first when the pool
+// holds fewer. The pool's lock is held meanwhile, so ids go out in the
+// order the sequence gave them.
+func (p *idPool) take(n int, fetch func(m int) ([]int64, error)) ([]int64, error) {
+	if p == nil {
+		return fetch(n)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.ids) < n {
+		got, err := fetch(max(n-len(p.ids), idBlock))
+		if err != nil {
+			return nil, err
+		}
+		p.ids = append(p.ids, got...)
+	}
+	ids := slices.Clone(p.ids[:n])
+	p.ids = p.ids[n:]
+	return ids, nil
 }
 
 // InsertInboundLater is InsertInbound, except that on a PostgreSQL
@@ -171,10 +220,10 @@ func (c *conn) send(ctx context.Context, commit bool) error {
 	if l == nil || !commit && len(l.changes)+len(l.nosy)+len(l.outbox) == 0 {
 		return nil // before every statement: most find nothing queued
 	}
-	q := later{changes: l.changes, nosy: l.nosy, outbox: l.outbox}
-	l.changes, l.nosy, l.outbox = nil, nil, nil
+	q := l.queued()
+	l.clear()
 	if !commit {
-		return c.write(ctx, &q)
+		return c.write(ctx, q)
 	}
 	// The archive rows go in statements of at most archiveChunk bytes of
 	// raw mail (a larger mail alone), the first with the rest of the
@@ -189,10 +238,10 @@ func (c *conn) send(ctx context.Context, commit bool) error {
 			n++
 		}
 		q.archive, archive = archive[:n], archive[n:]
-		if err := c.write(ctx, &q); err != nil || len(archive) == 0 {
+		if err := c.write(ctx, q); err != nil || len(archive) == 0 {
 			return err
 		}
-		q = later{}
+		q = &later{}
 	}
 }
 
@@ -202,12 +251,42 @@ var archiveChunk = 8 << 20
 
 // write writes what l holds in one statement (none when l is empty).
 func (c *conn) write(ctx context.Context, l *later) error {
-	changes, nosy, outbox, archive := l.changes, l.nosy, l.outbox, l.archive
-	if len(changes)+len(nosy)+len(outbox)+len(archive) == 0 {
+	query, a, ok := l.statement()
+	if !ok {
 		return nil
 	}
-	var a args
-	var with []string
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	// Only the archive chunks of a commit find statements still waiting
+	// here (pipeline.go).
+	if q, ok, err := c.merge(ctx, nil, query, a); err != nil || ok {
+		if err == nil {
+			_, err = c.pipe.tx.ExecContext(ctx, q)
+		}
+		if err != nil {
+			return fail("queued writes", err)
+		}
+		return nil
+	}
+	if err := c.flush(ctx); err != nil {
+		return err
+	}
+	if _, err := c.q.ExecContext(ctx, query, a...); err != nil {
+		return fail("queued writes", err)
+	}
+	return nil
+}
+
+// statement is the one statement that writes what l holds: one INSERT
+// per table, the last the statement itself and the others in WITH
+// clauses before it. It returns no rows. ok is false when l is empty.
+func (l *later) statement() (query string, a args, ok bool) {
+	changes, nosy, outbox, archive := l.changes, l.nosy, l.outbox, l.archive
+	if len(changes)+len(nosy)+len(outbox)+len(archive) == 0 {
+		return "", nil, false
+	}
+	var inserts []string
+	part := func(insert string) { inserts = append(inserts, insert) }
 	if len(changes) > 0 {
 		var issue, msg, actor pq.Int64Array
 		var at, prop, old, nu pq.StringArray
@@ -217,19 +296,19 @@ func (c *conn) write(ctx context.Context, l *later) error {
 		}
 		// WITH ORDINALITY and ORDER BY number the rows in the order
 		// given, as AddChanges does.
-		with = append(with, `c AS (INSERT INTO changes (issue_id, message_id, actor_id, at, property, old_value, new_value)
+		part(`INSERT INTO changes (issue_id, message_id, actor_id, at, property, old_value, new_value)
 			SELECT i, NULLIF(m, 0), NULLIF(a, 0), t::timestamptz, p, o, n
-			FROM unnest(`+a.add(issue)+`::bigint[], `+a.add(msg)+`::bigint[], `+a.add(actor)+`::bigint[], `+a.add(at)+`::text[], `+
-			a.add(prop)+`::text[], `+a.add(old)+`::text[], `+a.add(nu)+`::text[]) WITH ORDINALITY AS u(i, m, a, t, p, o, n, ord)
-			ORDER BY ord)`)
+			FROM unnest(` + a.add(issue) + `::bigint[], ` + a.add(msg) + `::bigint[], ` + a.add(actor) + `::bigint[], ` + a.add(at) + `::text[], ` +
+			a.add(prop) + `::text[], ` + a.add(old) + `::text[], ` + a.add(nu) + `::text[]) WITH ORDINALITY AS u(i, m, a, t, p, o, n, ord)
+			ORDER BY ord`)
 	}
 	if len(nosy) > 0 {
 		var issue, user pq.Int64Array
 		for _, p := range nosy {
 			issue, user = append(issue, p[0]), append(user, p[1])
 		}
-		with = append(with, `n AS (INSERT INTO nosy (issue_id, user_id) SELECT * FROM unnest(`+a.add(issue)+`::bigint[], `+
-			a.add(user)+`::bigint[]) ON CONFLICT DO NOTHING)`)
+		part(`INSERT INTO nosy (issue_id, user_id) SELECT * FROM unnest(` + a.add(issue) + `::bigint[], ` +
+			a.add(user) + `::bigint[]) ON CONFLICT DO NOTHING`)
 	}
 	if len(outbox) > 0 {
 		var kind, recip, status, next, lastErr, sent, created pq.StringArray
@@ -241,12 +320,12 @@ func (c *conn) write(ctx context.Context, l *later) error {
 			issue, msg, attempts = append(issue, o.IssueID), append(msg, o.MsgID), append(attempts, int64(o.Attempts))
 			payload = append(payload, nonNil(o.Payload))
 		}
-		with = append(with, `o AS (INSERT INTO outbox (kind, issue_id, msg_id, recipient, payload, status, attempts, next_attempt, last_error, sent_at, created)
+		part(`INSERT INTO outbox (kind, issue_id, msg_id, recipient, payload, status, attempts, next_attempt, last_error, sent_at, created)
 			SELECT k, NULLIF(i, 0), NULLIF(m, 0), r, p, s, a, nx::timestamptz, e, NULLIF(st, '')::timestamptz, cr::timestamptz
-			FROM unnest(`+a.add(kind)+`::text[], `+a.add(issue)+`::bigint[], `+a.add(msg)+`::bigint[], `+a.add(recip)+`::text[], `+
-			a.add(payload)+`::bytea[], `+a.add(status)+`::text[], `+a.add(attempts)+`::bigint[], `+a.add(next)+`::text[], `+
-			a.add(lastErr)+`::text[], `+a.add(sent)+`::text[], `+a.add(created)+`::text[]) WITH ORDINALITY AS u(k, i, m, r, p, s, a, nx, e, st, cr, ord)
-			ORDER BY ord)`)
+			FROM unnest(` + a.add(kind) + `::text[], ` + a.add(issue) + `::bigint[], ` + a.add(msg) + `::bigint[], ` + a.add(recip) + `::text[], ` +
+			a.add(payload) + `::bytea[], ` + a.add(status) + `::text[], ` + a.add(attempts) + `::bigint[], ` + a.add(next) + `::text[], ` +
+			a.add(lastErr) + `::text[], ` + a.add(sent) + `::text[], ` + a.add(created) + `::text[]) WITH ORDINALITY AS u(k, i, m, r, p, s, a, nx, e, st, cr, ord)
+			ORDER BY ord`)
 	}
 	if len(archive) > 0 {
 		var id, issue, msg pq.Int64Array
@@ -258,18 +337,21 @@ func (c *conn) write(ctx context.Context, l *later) error {
 			sha, msgID, status, reason = append(sha, in.SHA256), append(msgID, in.MessageID), append(status, in.Status), append(reason, in.Reason)
 			raw = append(raw, nonNil(in.Raw))
 		}
-		with = append(with, `b AS (INSERT INTO inbound (id, received, source, envelope_from, envelope_to, raw, sha256, message_id, status, reason, issue_id, msg_id)
+		part(`INSERT INTO inbound (id, received, source, envelope_from, envelope_to, raw, sha256, message_id, status, reason, issue_id, msg_id)
 			SELECT d, r::timestamptz, s, f, t, w, h, m, st, re, NULLIF(i, 0), NULLIF(g, 0)
-			FROM unnest(`+a.add(id)+`::bigint[], `+a.add(received)+`::text[], `+a.add(source)+`::text[], `+a.add(from)+`::text[], `+
-			a.add(to)+`::text[], `+a.add(raw)+`::bytea[], `+a.add(sha)+`::text[], `+a.add(msgID)+`::text[], `+a.add(status)+`::text[], `+
-			a.add(reason)+`::text[], `+a.add(issue)+`::bigint[], `+a.add(msg)+`::bigint[]) AS u(d, r, s, f, t, w, h, m, st, re, i, g))`)
+			FROM unnest(` + a.add(id) + `::bigint[], ` + a.add(received) + `::text[], ` + a.add(source) + `::text[], ` + a.add(from) + `::text[], ` +
+			a.add(to) + `::text[], ` + a.add(raw) + `::bytea[], ` + a.add(sha) + `::text[], ` + a.add(msgID) + `::text[], ` + a.add(status) + `::text[], ` +
+			a.add(reason) + `::text[], ` + a.add(issue) + `::bigint[], ` + a.add(msg) + `::bigint[]) AS u(d, r, s, f, t, w, h, m, st, re, i, g)`)
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	if _, err := c.q.ExecContext(ctx, `WITH `+strings.Join(with, ", ")+` SELECT 1`, a...); err != nil {
-		return fail("queued writes", err)
+	query = inserts[len(inserts)-1]
+	if n := len(inserts) - 1; n > 0 {
+		ctes := make([]string, n)
+		for i, ins := range inserts[:n] {
+			ctes[i] = "w" + strconv.Itoa(i) + " AS (" + ins + ")"
+		}
+		query = "WITH " + strings.Join(ctes, ", ") + " " + query
 	}
-	return nil
+	return query, a, true
 }
 
 // pgTime is t as PostgreSQL text for a timestamptz, "" for zero.

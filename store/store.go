@@ -124,10 +124,12 @@ func defaultMaxOpenConns(driver string) int {
 // each runs on its own, atomically.
 type Store struct {
 	conn
-	db      *sql.DB
-	version int
-	stmts   *stmtCache
-	missed  atomic.Int64 // statements transactions prepared for themselves, for tests
+	db        *sql.DB
+	version   int
+	stmts     *stmtCache
+	missed    atomic.Int64 // statements transactions prepared for themselves, for tests
+	ids       idPool       // archive ids for PostgreSQL transactions (later.go)
+	pipeStats pipeStats    // for tests (pipeline.go)
 }
 
 // Open opens the database, checks it answers, and applies every pending
@@ -298,8 +300,30 @@ type Tx struct {
 // busy_timeout for it), so two writers never deadlock upgrading a read lock.
 // ctx bounds the whole transaction; QueryTimeout bounds each statement.
 func (s *Store) Tx(ctx context.Context, fn func(tx *Tx) error) (err error) {
-	sqlTx, err := s.db.BeginTx(ctx, nil)
+	// On PostgreSQL the transaction holds its connection itself, to know
+	// what that session has prepared (pipeline.go).
+	var sc *sql.Conn
+	var pc *pgConn
+	if s.d == postgresDialect {
+		var err error
+		if sc, err = s.db.Conn(ctx); err != nil {
+			return fmt.Errorf("store: begin: %w", err)
+		}
+		_ = sc.Raw(func(dc any) error {
+			pc, _ = dc.(*pgConn)
+			return nil
+		})
+	}
+	var sqlTx *sql.Tx
+	if sc != nil {
+		sqlTx, err = sc.BeginTx(ctx, nil)
+	} else {
+		sqlTx, err = s.db.BeginTx(ctx, nil)
+	}
 	if err != nil {
+		if sc != nil {
+			sc.Close()
+		}
 		return fmt.Errorf("store: begin: %w", err)
 	}
 	tx := &Tx{conn: conn{q: sqlTx, d: s.d, timeout: s.timeout}, tx: sqlTx}
@@ -310,6 +334,9 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	ptx := &preparedTx{tx: sqlTx, cache: s.stmts, stmts: map[string]*sql.Stmt{}}
 	tx.q = ptx
 	defer func() {
+		if sc != nil {
+			sc.Close() // back to the pool, before add takes one
+		}
 		s.missed.Add(int64(len(ptx.missed)))
 		// Only after a commit: after a failure the database may be down,
 		// and the caller must hear of it now.
@@ -322,7 +349,8 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	if s.d == sqliteDialect {
 		tx.fts = &ftsPending{}
 	} else {
-		tx.later = &later{}
+		tx.later = &later{pool: &s.ids}
+		tx.pipe = &pipeline{tx: sqlTx, pc: pc, stats: &s.pipeStats}
 	}
 	defer func() {
 		if p := recover(); p != nil {
@@ -337,6 +365,10 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 		return err
 	}
 	if err := tx.send(ctx, true); err != nil {
+		_ = sqlTx.Rollback()
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	if err := tx.flush(ctx); err != nil { // what the last writes did not take
 		_ = sqlTx.Rollback()
 		return fmt.Errorf("store: commit: %w", err)
 	}
@@ -380,6 +412,14 @@ func (tx *Tx) Savepoint(ctx context.Context, fn func(tx *Tx) error) (err error) 
 			tx.later.drop(mark) // what fn queued: begin sent the rest
 		}
 		tx.unreleased = "" // rolling back to name undoes any savepoint inside it
+		if tx.pipe != nil {
+			if tx.pipe.unpush("SAVEPOINT " + name) {
+				return nil // never sent: nothing to undo on the server
+			}
+			// All that waits came after the savepoint: the rollback
+			// undoes it anyway.
+			tx.pipe.pending = nil
+		}
 		if _, err := tx.exec(uctx, "ROLLBACK TO SAVEPOINT "+name); err != nil {
 			return fmt.Errorf("store: rollback to savepoint: %w", err)
 		}
@@ -413,33 +453,29 @@ func (tx *Tx) Savepoint(ctx context.Context, fn func(tx *Tx) error) (err error) 
 	return nil
 }
 
-// begin sets savepoint name. On PostgreSQL the savepoint that last
-// succeeded may still be unreleased (Savepoint leaves it for this): one
-// simple query then releases it and sets the new one, one round trip per
-// mail of a group commit fewer. It is always name's previous sibling:
-// one that succeeded inside another is superseded as unreleased by the
-// outer one's success, or cleared by its rollback. Until
-// it is released, what ran after it ran inside it: the same to COMMIT, to
-// an error (which fails the transaction either way, as nobody rolls back
-// to it) and to a rollback to an enclosing savepoint.
+// begin sets savepoint name. On PostgreSQL it waits to go with the
+// transaction's next statement (pipeline.go), after the writes queued so
+// far; the savepoint that last succeeded may still be unreleased
+// (Savepoint leaves it for this) and is released there too. It is
+// always name's previous sibling: one that succeeded inside another is
+// superseded as unreleased by the outer one's success, or cleared by its
+// rollback. Until it is released, what ran after it ran inside it: the
+// same to COMMIT, to an error (which fails the transaction either way,
+// as nobody rolls back to it) and to a rollback to an enclosing
+// savepoint.
 func (tx *Tx) begin(ctx context.Context, name string) error {
-	if prev := tx.unreleased; prev != "" {
-		tx.unreleased = ""
-		_, err := tx.raw(ctx, "RELEASE SAVEPOINT "+prev+"; SAVEPOINT "+name)
+	if tx.pipe == nil {
+		_, err := tx.exec(ctx, "SAVEPOINT "+name)
 		return err
 	}
-	_, err := tx.exec(ctx, "SAVEPOINT "+name)
-	return err
-}
-
-// raw runs query on the transaction unprepared: on PostgreSQL a query
-// without arguments goes as one simple query, which may hold several
-// statements.
-func (tx *Tx) raw(ctx context.Context, query string) (sql.Result, error) {
-	if err := tx.sendLater(ctx); err != nil {
-		return nil, err
+	if q, a, ok := tx.later.queued().statement(); ok {
+		tx.pipe.push(q, a)
+		tx.later.clear()
 	}
-	ctx, cancel := context.WithTimeout(ctx, tx.timeout)
-	defer cancel()
-	return tx.tx.ExecContext(ctx, query)
+	if prev := tx.unreleased; prev != "" {
+		tx.unreleased = ""
+		tx.pipe.push("RELEASE SAVEPOINT "+prev, nil)
+	}
+	tx.pipe.push("SAVEPOINT "+name, nil)
+	return nil
 }
