@@ -25,21 +25,26 @@ import (
 // text is parsed and planned each time (tried: no faster in all).
 //
 // So the transaction's connection PREPAREs such a statement once, under
-// a name of its own, and from then on the waiting statements and the
-// next one go as one simple query:
+// a name of its own (in a round trip of its own, the first time), and
+// from then on the waiting statements and the next one go as one simple
+// query:
 //
-//	EXECUTE trackerd_p2('{41}', …); RELEASE SAVEPOINT trackerd_sp1;
-//	SAVEPOINT trackerd_sp1; EXECUTE trackerd_p1(E'bob@example.org', …)
+//	EXECUTE trackerd_p2(E'{41}', …);
+//	RELEASE SAVEPOINT trackerd_sp1;
+//	SAVEPOINT trackerd_sp1;
+//	EXECUTE trackerd_p1(E'bob@example.org', …)
 //
 // Each argument goes as the text lib/pq would have sent for it, quoted,
 // so that the server reads it with the parameter's own input function,
 // as it reads a text parameter. A statement whose arguments have no such
 // text here (bytes, a NUL, invalid UTF-8) goes the usual way, after the
-// waiting ones; the waiting ones then go on their own, as before.
+// waiting ones; the waiting ones then go on their own, as before. A
+// statement that fails in a merged query fails as it would alone, at the
+// same point of the transaction.
 //
-// pgConn knows what its session has prepared. A simple query that
-// prepares and then fails leaves it unknown which PREPAREs ran; the
-// connection then stops merging for good, and works as before.
+// pgConn knows what its session has prepared. A PREPARE that fails
+// leaves it unknown which of that round trip's statements the server
+// took; the connection then stops merging for good, and works as before.
 
 // pgConnector opens lib/pq connections wrapped in pgConn.
 type pgConnector struct{ driver.Connector }
