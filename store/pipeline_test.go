@@ -201,3 +201,38 @@ func TestPipelineSavepoints(t *testing.T) {
 		}
 	})
 }
+
+// TestTxAfterServerKilledConn: a PostgreSQL transaction whose pooled
+// connection the server has closed meanwhile (a restart, an
+// administrator's pg_terminate_backend) begins on another one, as
+// database/sql's own BeginTx would, instead of failing.
+func TestTxAfterServerKilledConn(t *testing.T) {
+	o := storetest.Options(t, store.DriverPostgres)
+	s := storetest.Open(t, o)
+	ctx := t.Context()
+	pid := func() string {
+		t.Helper()
+		var got string
+		err := s.Tx(ctx, func(tx *store.Tx) error {
+			var err error
+			got, err = store.TxQuery(ctx, tx, "SELECT CAST(pg_backend_pid() AS TEXT)")
+			return err
+		})
+		if err != nil {
+			t.Fatalf("Tx: %v", err)
+		}
+		return got
+	}
+	first := pid()
+	other, err := store.Open(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := store.ExecRaw(ctx, other, "SELECT pg_terminate_backend(CAST($1 AS INTEGER))", first); err != nil {
+		t.Fatal(err)
+	}
+	if second := pid(); second == first {
+		t.Errorf("the transaction ran on the terminated backend %s", first)
+	}
+}

@@ -45,6 +45,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strconv"
@@ -300,30 +301,17 @@ type Tx struct {
 // busy_timeout for it), so two writers never deadlock upgrading a read lock.
 // ctx bounds the whole transaction; QueryTimeout bounds each statement.
 func (s *Store) Tx(ctx context.Context, fn func(tx *Tx) error) (err error) {
-	// On PostgreSQL the transaction holds its connection itself, to know
-	// what that session has prepared (pipeline.go).
-	var sc *sql.Conn
-	var pc *pgConn
+	var (
+		sqlTx *sql.Tx
+		sc    *sql.Conn
+		pc    *pgConn
+	)
 	if s.d == postgresDialect {
-		var err error
-		if sc, err = s.db.Conn(ctx); err != nil {
-			return fmt.Errorf("store: begin: %w", err)
-		}
-		_ = sc.Raw(func(dc any) error {
-			pc, _ = dc.(*pgConn)
-			return nil
-		})
-	}
-	var sqlTx *sql.Tx
-	if sc != nil {
-		sqlTx, err = sc.BeginTx(ctx, nil)
+		sqlTx, sc, pc, err = s.beginConn(ctx)
 	} else {
 		sqlTx, err = s.db.BeginTx(ctx, nil)
 	}
 	if err != nil {
-		if sc != nil {
-			sc.Close()
-		}
 		return fmt.Errorf("store: begin: %w", err)
 	}
 	tx := &Tx{conn: conn{q: sqlTx, d: s.d, timeout: s.timeout}, tx: sqlTx}
@@ -382,6 +370,36 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 		return fmt.Errorf("store: commit: %w", err)
 	}
 	return nil
+}
+
+// beginConn begins a PostgreSQL transaction on a connection it holds
+// itself, to know what that session has prepared (pipeline.go); the
+// caller closes sc when the transaction has ended. When the connection
+// the pool gave turns out dead (the server restarted, or ended that
+// session), database/sql drops it and beginConn tries the next, up to
+// one more than the pool holds: a BEGIN on a dead connection started
+// nothing. (DB.BeginTx retries only on driver.ErrBadConn, and lib/pq
+// reports a reset connection otherwise, so before this the first
+// transaction after a restart failed.)
+func (s *Store) beginConn(ctx context.Context) (tx *sql.Tx, sc *sql.Conn, pc *pgConn, err error) {
+	for range s.db.Stats().MaxOpenConnections + 1 {
+		if sc, err = s.db.Conn(ctx); err != nil {
+			return nil, nil, nil, err
+		}
+		_ = sc.Raw(func(dc any) error {
+			pc, _ = dc.(*pgConn)
+			return nil
+		})
+		if tx, err = sc.BeginTx(ctx, nil); err == nil {
+			return tx, sc, pc, nil
+		}
+		dead := errors.Is(err, driver.ErrBadConn) || pc != nil && !pc.IsValid()
+		sc.Close()
+		if !dead || ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, nil, nil, err
 }
 
 // Savepoint runs fn as a nested unit of the transaction: if fn returns an
