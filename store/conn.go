@@ -54,7 +54,7 @@ func (c *conn) flush(ctx context.Context) error {
 			return fail("statements waiting", err)
 		}
 	}
-	return c.sendLater(ctx)
+	return c.send(ctx, false)
 }
 
 // exec runs one statement under the per-query timeout.

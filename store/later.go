@@ -54,8 +54,12 @@ type later struct {
 }
 
 // queued is what l holds for the next statement: all but the archive
-// rows. clear forgets it.
+// rows; nil when that is nothing (the common case, before every
+// statement). clear forgets it.
 func (l *later) queued() *later {
+	if len(l.changes)+len(l.nosy)+len(l.outbox) == 0 {
+		return nil
+	}
 	return &later{changes: l.changes, nosy: l.nosy, outbox: l.outbox}
 }
 
@@ -136,9 +140,6 @@ type idPool struct {
 // holds fewer. The pool's lock is held meanwhile, so ids go out in the
 // order the sequence gave them.
 func (p *idPool) take(n int, fetch func(m int) ([]int64, error)) ([]int64, error) {
-	if p == nil {
-		return fetch(n)
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.ids) < n {
@@ -209,12 +210,11 @@ func (c *conn) EnqueueLater(ctx context.Context, o *Outbox) error {
 	return nil
 }
 
-// sendLater sends the queued writes, if any, in one statement, and empties
+// send sends the queued writes, if any, in one statement, and empties
 // the queue (also when the statement fails: the transaction has failed
-// then). Every statement of a transaction goes through it first; the
-// archive rows go only when commit is set (Store.Tx, before COMMIT).
-func (c *conn) sendLater(ctx context.Context) error { return c.send(ctx, false) }
-
+// then). Every statement of a transaction goes through it first (flush,
+// when it does not go with them: pipeline.go); the archive rows go only
+// when commit is set (Store.Tx, before COMMIT).
 func (c *conn) send(ctx context.Context, commit bool) error {
 	l := c.later
 	if l == nil || !commit && len(l.changes)+len(l.nosy)+len(l.outbox) == 0 {
@@ -224,6 +224,9 @@ func (c *conn) send(ctx context.Context, commit bool) error {
 	l.clear()
 	if !commit {
 		return c.write(ctx, q)
+	}
+	if q == nil {
+		q = &later{}
 	}
 	// The archive rows go in statements of at most archiveChunk bytes of
 	// raw mail (a larger mail alone), the first with the rest of the
@@ -281,6 +284,9 @@ func (c *conn) write(ctx context.Context, l *later) error {
 // per table, the last the statement itself and the others in WITH
 // clauses before it. It returns no rows. ok is false when l is empty.
 func (l *later) statement() (query string, a args, ok bool) {
+	if l == nil {
+		return "", nil, false
+	}
 	changes, nosy, outbox, archive := l.changes, l.nosy, l.outbox, l.archive
 	if len(changes)+len(nosy)+len(outbox)+len(archive) == 0 {
 		return "", nil, false
